@@ -1,0 +1,43 @@
+# The two commands of the README work on a fresh machine:
+#   make demo   -> runs `llava-ov2 tokenize` on the embedded default clip
+#   make test   -> runs the default (CI) test suite
+# TORCH_SPEC lets other machines pick another torch build (e.g. TORCH_SPEC="torch==2.13.0+cu128").
+PYTHON     ?= python3
+VENV       ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS     ?= test,dev
+PY          = $(VENV)/bin/python
+STAMP       = $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+comma      := ,
+
+.PHONY: install test test-slow demo bench lint clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+install: $(STAMP)
+
+test: install
+	$(PY) -m pytest -q -m "not slow" --timeout=600
+
+test-slow: install
+	$(PY) -m pytest -q -m "slow" --timeout=1800
+
+demo: install
+	$(VENV)/bin/llava-ov2 tokenize --out demo_out
+
+bench: install
+	$(PY) benchmarks/bench_vision_attention.py
+	$(PY) benchmarks/bench_codec_frontend.py
+	$(PY) benchmarks/bench_processor.py
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks conversion
+	$(VENV)/bin/ruff format --check src tests benchmarks conversion
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info demo_out

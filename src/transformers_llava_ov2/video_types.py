@@ -1,0 +1,214 @@
+"""Typed results shared by the video front ends (uniform frames, codec canvases) and the processor.
+
+These dataclasses are the contract between ``codec/`` (which produces them) and the processor, the CLI,
+training and evaluation code (which consume them). They hold numpy arrays only, no torch tensors.
+
+Position convention (see ``spec/architecture.md`` §3.1): a patch position is ``(t, h, w)`` with ``t`` the
+*source frame index* in the decoded stream and ``(h, w)`` the patch row/column in the *source* frame's
+patch grid (after the frame is resized to the canvas geometry), not the cell it occupies in a canvas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+ROLE_I = 0
+"""Token role: the token belongs to an I-canvas (a full anchor frame)."""
+ROLE_P = 1
+"""Token role: the token belongs to a P-canvas (salient 2x2 blocks gathered from several frames)."""
+
+
+def raster_to_block_order(height: int, width: int, merge_size: int) -> np.ndarray:
+    """Permutation that turns a row-major ``height x width`` patch grid into merge-block order.
+
+    Block order visits the ``merge_size x merge_size`` cells row-major, and inside each cell its patches
+    row-major: exactly the order of ``Qwen2VLImageProcessor``'s ``pixel_values`` rows.
+
+    Returns:
+        ``int64 [height*width]``: ``block_ordered = raster[perm]``.
+    """
+    if height % merge_size or width % merge_size:
+        raise ValueError(
+            f"patch grid {height}x{width} is not divisible by spatial_merge_size={merge_size}; "
+            "resize with a factor of patch_size*merge_size"
+        )
+    idx = np.arange(height * width, dtype=np.int64).reshape(
+        height // merge_size, merge_size, width // merge_size, merge_size
+    )
+    return idx.transpose(0, 2, 1, 3).reshape(-1)
+
+
+@dataclass(frozen=True)
+class SampledFrames:
+    """Uniformly sampled RGB frames of one video (the ``frames`` backend).
+
+    Attributes:
+        frames: ``uint8 [T, H, W, 3]`` RGB, in display order.
+        frame_indices: ``int64 [T]`` source frame index of each frame (0-based, display order).
+        timestamps: ``float64 [T]`` presentation time of each frame in seconds (from pts when known).
+        fps: average frame rate of the stream.
+        total_frames: number of frames in the stream.
+        duration: stream duration in seconds.
+        source: the path, or a short description of an in-memory input.
+    """
+
+    frames: np.ndarray
+    frame_indices: np.ndarray
+    timestamps: np.ndarray
+    fps: float
+    total_frames: int
+    duration: float
+    source: str = "<array>"
+
+    def __post_init__(self) -> None:
+        if self.frames.ndim != 4 or self.frames.shape[-1] != 3 or self.frames.dtype != np.uint8:
+            raise ValueError(
+                f"SampledFrames.frames must be uint8 [T,H,W,3], got {self.frames.dtype} {self.frames.shape}"
+            )
+        n = self.frames.shape[0]
+        if len(self.frame_indices) != n or len(self.timestamps) != n:
+            raise ValueError(
+                f"SampledFrames: {n} frames but {len(self.frame_indices)} indices and "
+                f"{len(self.timestamps)} timestamps"
+            )
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+
+@dataclass(frozen=True)
+class GopGroup:
+    """One adaptive group of pictures chosen from the bit-cost timeline.
+
+    Attributes:
+        index: group id (0-based, in time order).
+        start: start time in seconds (inclusive).
+        end: end time in seconds (exclusive).
+        anchor_frame: source frame index of the group's I-canvas.
+        bit_cost: summed bin energy of the group (the quantity the cut rule accumulates).
+        num_canvases: canvases emitted for the group (1 I-canvas + P-canvases).
+    """
+
+    index: int
+    start: float
+    end: float
+    anchor_frame: int
+    bit_cost: float
+    num_canvases: int
+
+
+@dataclass(frozen=True)
+class CodecTokens:
+    """Codec-stream tokenization of one video: compact I/P canvases plus per-patch source metadata.
+
+    All canvases of one video share one size, a multiple of ``patch_size * merge_size`` on both sides,
+    so they stack into one ``[N_canvas, h, w]`` grid row. Per-patch arrays have length
+    ``N = num_canvases * h * w`` and are in **canvas raster order** (canvas by canvas, then row-major over
+    the canvas patch grid). Every ``merge_size x merge_size`` cell of a canvas comes from one source frame,
+    and no token is padding (every ``t >= 0``).
+
+    Attributes:
+        canvases: ``uint8 [N_canvas, Hc, Wc, 3]`` RGB canvases.
+        patch_size: ViT patch size the canvases were cut for (14 for the released p14 checkpoints).
+        merge_size: spatial merge size of the model (2 for the released 8B).
+        source_positions: ``int64 [N, 3]`` ``(t, h, w)``: source frame index and source patch row/col.
+        token_canvas: ``int64 [N]`` canvas index of each patch.
+        token_timestamps: ``float64 [N]`` source timestamp (seconds) of each patch.
+        token_group: ``int64 [N]`` GOP group id of each patch.
+        token_role: ``int8 [N]`` ``ROLE_I`` or ``ROLE_P``.
+        canvas_roles: ``int8 [N_canvas]`` role of each canvas.
+        canvas_groups: ``int64 [N_canvas]`` group of each canvas.
+        groups: the GOP table.
+        fps: stream frame rate (timestamps are pts-based, so VFR streams are handled).
+        duration: stream duration in seconds.
+        total_frames: frames in the stream.
+        source_frame_size: ``(H, W)`` pixels of a source frame after resizing to the patch grid.
+        source: path or description of the input.
+        backend_info: free-form facts about how the signals were obtained (e.g. ``{"motion": "mv"}``).
+    """
+
+    canvases: np.ndarray
+    patch_size: int
+    merge_size: int
+    source_positions: np.ndarray
+    token_canvas: np.ndarray
+    token_timestamps: np.ndarray
+    token_group: np.ndarray
+    token_role: np.ndarray
+    canvas_roles: np.ndarray
+    canvas_groups: np.ndarray
+    groups: tuple[GopGroup, ...]
+    fps: float
+    duration: float
+    total_frames: int
+    source_frame_size: tuple[int, int]
+    source: str = "<array>"
+    backend_info: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        c = self.canvases
+        if c.ndim != 4 or c.shape[-1] != 3 or c.dtype != np.uint8:
+            raise ValueError(f"CodecTokens.canvases must be uint8 [N,H,W,3], got {c.dtype} {c.shape}")
+        factor = self.patch_size * self.merge_size
+        if c.shape[1] % factor or c.shape[2] % factor:
+            raise ValueError(
+                f"CodecTokens canvases are {c.shape[1]}x{c.shape[2]}, not multiples of patch*merge={factor}"
+            )
+        n = self.num_patches
+        for name in ("source_positions", "token_canvas", "token_timestamps", "token_group", "token_role"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"CodecTokens.{name} has {len(getattr(self, name))} rows, expected {n}")
+        if n and int(self.source_positions[:, 0].min()) < 0:
+            raise ValueError("CodecTokens.source_positions contains padding (t < 0); padding is not allowed")
+
+    @property
+    def num_canvases(self) -> int:
+        return int(self.canvases.shape[0])
+
+    @property
+    def grid_hw(self) -> tuple[int, int]:
+        """Patch grid ``(h, w)`` of one canvas."""
+        return self.canvases.shape[1] // self.patch_size, self.canvases.shape[2] // self.patch_size
+
+    @property
+    def num_patches(self) -> int:
+        h, w = self.grid_hw
+        return self.num_canvases * h * w
+
+    @property
+    def num_tokens(self) -> int:
+        """LLM tokens = patches / merge_size**2."""
+        return self.num_patches // (self.merge_size**2)
+
+    def block_order(self) -> np.ndarray:
+        """``int64 [N]`` permutation from canvas raster order to the processor's merge-block order."""
+        h, w = self.grid_hw
+        per_canvas = raster_to_block_order(h, w, self.merge_size)
+        offsets = np.arange(self.num_canvases, dtype=np.int64)[:, None] * (h * w)
+        return (offsets + per_canvas[None, :]).reshape(-1)
+
+    def block_positions(self) -> np.ndarray:
+        """``int64 [N, 3]`` source positions in merge-block order (what the model's RoPE consumes)."""
+        return self.source_positions[self.block_order()]
+
+    def timestamp_runs(self) -> list[tuple[float, int]]:
+        """Runs of consecutive merged tokens with the same source frame, in block order.
+
+        Returns:
+            ``[(seconds, n_merged_tokens), ...]``: one entry per run of equal source frame ``t``; the
+            processor renders each as ``<{seconds} seconds><|vision_start|><|image_pad|>*n<|vision_end|>``.
+        """
+        order = self.block_order()
+        m2 = self.merge_size**2
+        t_merged = self.source_positions[order, 0][::m2]
+        ts_merged = self.token_timestamps[order][::m2]
+        runs: list[tuple[float, int]] = []
+        start = 0
+        for i in range(1, len(t_merged) + 1):
+            if i == len(t_merged) or t_merged[i] != t_merged[start]:
+                runs.append((float(ts_merged[start]), i - start))
+                start = i
+        return runs
