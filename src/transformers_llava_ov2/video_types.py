@@ -101,6 +101,27 @@ class GopGroup:
 
 
 @dataclass(frozen=True)
+class BitCostTimeline:
+    """The P/B bit-cost timeline the adaptive GOP plan was cut from.
+
+    Attributes:
+        bin_seconds: width of one time bin (the paper's Delta).
+        energy: ``float64 [nb]`` per-bin energy before smoothing (sum of log1p(size) or of raw sizes).
+        smoothed: ``float64 [nb]`` the smoothed energy the cut rule scans.
+        quota: energy per group (total / K_tar) used by the cut rule.
+        boundaries: ``float64 [K+1]`` group boundaries in seconds (first 0, last the end).
+        anchor_times: ``float64 [K]`` anchor (I-canvas) times in seconds.
+    """
+
+    bin_seconds: float
+    energy: np.ndarray
+    smoothed: np.ndarray
+    quota: float
+    boundaries: np.ndarray
+    anchor_times: np.ndarray
+
+
+@dataclass(frozen=True)
 class CodecTokens:
     """Codec-stream tokenization of one video: compact I/P canvases plus per-patch source metadata.
 
@@ -127,6 +148,8 @@ class CodecTokens:
         total_frames: frames in the stream.
         source_frame_size: ``(H, W)`` pixels of a source frame after resizing to the patch grid.
         source: path or description of the input.
+        timeline: the bit-cost timeline and group boundaries (for plots and debugging).
+        stage_seconds: wall time of each stage (``{"probe": .., "gop": .., "decode": .., ...}``).
         backend_info: free-form facts about how the signals were obtained (e.g. ``{"motion": "mv"}``).
     """
 
@@ -146,6 +169,8 @@ class CodecTokens:
     total_frames: int
     source_frame_size: tuple[int, int]
     source: str = "<array>"
+    timeline: BitCostTimeline | None = None
+    stage_seconds: dict = field(default_factory=dict)
     backend_info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
