@@ -1,0 +1,41 @@
+"""Registration of the package's classes with the transformers ``Auto*`` factories (run on import)."""
+
+from __future__ import annotations
+
+import importlib
+
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForImageTextToText,
+    AutoModelForMultimodalLM,
+)
+
+from .configuration_llava_onevision2 import LlavaOnevision2Config, LlavaOnevision2VisionConfig
+from .modeling_llava_onevision2 import (
+    LlavaOnevision2ForConditionalGeneration,
+    LlavaOnevision2Model,
+    LlavaOnevision2VisionModel,
+)
+
+_PROCESSOR_MODULE = "transformers_llava_ov2.processing_llava_onevision2"
+
+
+def register_auto_classes() -> None:
+    """Registers configs, models and (when present) processors. Idempotent."""
+    AutoConfig.register(LlavaOnevision2Config.model_type, LlavaOnevision2Config, exist_ok=True)
+    AutoConfig.register(LlavaOnevision2VisionConfig.model_type, LlavaOnevision2VisionConfig, exist_ok=True)
+    AutoModel.register(LlavaOnevision2Config, LlavaOnevision2Model, exist_ok=True)
+    AutoModel.register(LlavaOnevision2VisionConfig, LlavaOnevision2VisionModel, exist_ok=True)
+    for auto_class in (AutoModelForImageTextToText, AutoModelForCausalLM, AutoModelForMultimodalLM):
+        auto_class.register(LlavaOnevision2Config, LlavaOnevision2ForConditionalGeneration, exist_ok=True)
+    try:
+        processing = importlib.import_module(_PROCESSOR_MODULE)
+    except ModuleNotFoundError as err:  # the processor module is optional while it is being built
+        if err.name != _PROCESSOR_MODULE:
+            raise
+        return
+    register = getattr(processing, "register_processor_classes", None)
+    if register is not None:
+        register()
