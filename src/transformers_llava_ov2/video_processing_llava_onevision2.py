@@ -1,0 +1,620 @@
+"""Video processor of LLaVA-OneVision-2 (frames and codec back ends), without torchvision.
+
+Every video is rewritten onto the model's *image* path: the output rows go into ``pixel_values``,
+``image_grid_thw`` and ``patch_positions`` like images, and the prompt gets one text block per frame (frames
+back end) or per run of equal source frame (codec back end)::
+
+    <{t:.1f} seconds><|vision_start|><|image_pad|>*n<|vision_end|>
+
+Two layouts (``video_layout``; spec README §2, architecture.md A5/A6):
+
+* ``"release"`` (default, what the official evaluation feeds the released checkpoint): frames are separate
+  image rows ``[1, h, w]`` with ``t = 0`` positions, an even frame count (the last frame is repeated) and no
+  newline between frame blocks. Codec canvases form ONE ``[N_canvas, h, w]`` row per video with source-frame
+  positions and a newline after each run.
+* ``"training"``: frames form one ``[T, h, w]`` row with ``t`` = source frame index and a newline after every
+  frame block. Codec output is the same as in ``"release"``.
+
+The class derives from ``VideoProcessorMixin`` through its module path (``transformers.VideoProcessorMixin``
+is not exported without torchvision) and overrides ``preprocess`` entirely: decoding uses PyAV (via
+``codec.uniform``) and frame resizing uses ``torch.nn.functional.interpolate`` (bicubic, antialias) or PIL.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from transformers.image_processing_utils import BatchFeature
+from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, PILImageResampling
+from transformers.processing_utils import VideosKwargs
+from transformers.video_processing_utils import VideoProcessorMixin
+
+from .errors import VideoDecodeError
+from .image_processing_llava_onevision2 import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MIN_PIXELS,
+    LlavaOnevision2ImageProcessor,
+    build_patch_positions,
+    smart_resize,
+)
+from .video_types import CodecTokens, SampledFrames
+
+__all__ = [
+    "DEFAULT_FRAME_MAX_PIXELS",
+    "DEFAULT_TOTAL_PIXELS",
+    "LlavaOnevision2VideoInfo",
+    "LlavaOnevision2VideoProcessor",
+    "LlavaOnevision2VideosKwargs",
+    "flatten_video_inputs",
+    "frame_pixel_budget",
+    "render_video_prompt",
+    "resize_frames",
+]
+
+DEFAULT_FRAME_MAX_PIXELS = 768 * 28 * 28
+"""602112: ``qwen_vl_utils``' per-frame cap (VIDEO_MAX_TOKEN_NUM * 28²) that the official evaluation applies."""
+DEFAULT_TOTAL_PIXELS = int(128000 * 28 * 28 * 0.9)
+"""90316800: ``qwen_vl_utils``' whole-video pixel budget (MODEL_SEQ_LEN * 28² * 0.9)."""
+
+
+class LlavaOnevision2VideosKwargs(VideosKwargs, total=False):
+    """Per-call video options (all also settable at construction and saved with ``save_pretrained``).
+
+    Attributes:
+        video_backend: ``"frames"`` (uniform sampling) or ``"codec"`` (codec-stream canvases).
+        video_layout: ``"release"`` or ``"training"`` (see the module docstring).
+        min_frames / max_frames: frame-count bounds of the frames back end.
+        min_pixels / max_pixels: per-frame pixel budget of the frames back end.
+        frame_max_pixels / total_pixels: ``qwen_vl_utils``' per-frame cap and whole-video budget; the
+            effective per-frame maximum is ``min(max_pixels, max(min(frame_max_pixels, total_pixels / T * 2),
+            1.05 * min_pixels))`` as in the official evaluation.
+        max_visual_tokens: LLM-token budget per video (frames: caps the per-frame pixels; codec: forwarded to
+            the codec tokenizer).
+        timestamp_decimals: decimals of the ``<t seconds>`` tags (1; JumpScore uses 2).
+        timestamp_source: ``"index"`` (``frame_index / fps``, the release convention) or ``"pts"``.
+        frame_resize: ``"torch"`` (bicubic+antialias, = torchvision/qwen_vl_utils) or ``"pil"`` (= image path).
+        codec_grid: ``"video"`` (one ``[N, h, w]`` row per video) or ``"canvas"`` (``[1, h, w]`` per canvas).
+        codec_config: a ``CodecConfig`` or a dict of its fields, for the codec back end.
+        decode_backend: frame decoder of the frames back end (``"pyav"``; ``"decord"`` if installed).
+    """
+
+    video_backend: Literal["frames", "codec"] | None
+    video_layout: Literal["release", "training"] | None
+    min_frames: int | None
+    max_frames: int | None
+    min_pixels: int | None
+    max_pixels: int | None
+    frame_max_pixels: int | None
+    total_pixels: int | None
+    max_visual_tokens: int | None
+    timestamp_decimals: int | None
+    timestamp_source: Literal["index", "pts"] | None
+    frame_resize: Literal["torch", "pil"] | None
+    codec_grid: Literal["video", "canvas"] | None
+    codec_config: Any
+    decode_backend: str | None
+    patch_size: int | None
+    merge_size: int | None
+    temporal_patch_size: int | None
+
+
+@dataclass
+class LlavaOnevision2VideoInfo:
+    """How one processed video is laid out (returned under ``video_metadata``).
+
+    Attributes:
+        source: path or description of the input.
+        backend: ``"frames"`` or ``"codec"``.
+        layout: ``"release"`` or ``"training"``.
+        timestamps: seconds of each text block (one per frame, or per codec run).
+        block_tokens: merged LLM tokens of each text block.
+        newline: whether a ``\\n`` follows each block.
+        grid_thw: the video's grid rows, as they go into ``image_grid_thw``.
+        num_patches: pixel rows of the video.
+        frame_indices: source frame index of each frame (frames) or of each run (codec).
+        fps: the stream's frame rate.
+        decimals: timestamp decimals used for the prompt.
+        extra: back-end details (e.g. ``{"padded_frames": 1}``).
+    """
+
+    source: str
+    backend: str
+    layout: str
+    timestamps: list[float]
+    block_tokens: list[int]
+    newline: bool
+    grid_thw: list[list[int]]
+    num_patches: int
+    frame_indices: list[int]
+    fps: float
+    decimals: int = 1
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def num_tokens(self) -> int:
+        return int(sum(self.block_tokens))
+
+
+def render_video_prompt(
+    info: LlavaOnevision2VideoInfo,
+    *,
+    image_token: str = "<|image_pad|>",
+    vision_start: str = "<|vision_start|>",
+    vision_end: str = "<|vision_end|>",
+    decimals: int | None = None,
+) -> str:
+    """The text that replaces a video's ``<|vision_start|><|video_pad|><|vision_end|>`` span."""
+    d = info.decimals if decimals is None else decimals
+    sep = "\n" if info.newline else ""
+    return "".join(
+        f"<{t:.{d}f} seconds>{vision_start}{image_token * n}{vision_end}{sep}"
+        for t, n in zip(info.timestamps, info.block_tokens)
+    )
+
+
+def frame_pixel_budget(
+    num_frames: int,
+    *,
+    min_pixels: int,
+    max_pixels: int,
+    frame_max_pixels: int | None = DEFAULT_FRAME_MAX_PIXELS,
+    total_pixels: int | None = DEFAULT_TOTAL_PIXELS,
+    max_visual_tokens: int | None = None,
+    factor: int = 28,
+) -> tuple[int, int]:
+    """Per-frame ``(min_pixels, max_pixels)`` for ``smart_resize``, as ``qwen_vl_utils.fetch_video`` computes it.
+
+    ``frame_max_pixels`` / ``total_pixels`` set to ``0`` (or ``None``) disable the ``qwen_vl_utils`` caps (then only
+    ``max_pixels`` applies). ``max_visual_tokens`` further caps each frame at ``budget // T`` merged tokens.
+    """
+    cap = max_pixels
+    if frame_max_pixels or total_pixels:
+        qcap = frame_max_pixels if frame_max_pixels else math.inf
+        if total_pixels:
+            qcap = min(qcap, total_pixels / max(num_frames, 1) * 2)
+        cap = min(max_pixels, max(qcap, int(min_pixels * 1.05)))
+    if max_visual_tokens is not None:
+        per_frame = max(1, max_visual_tokens // max(num_frames, 1))
+        cap = min(cap, per_frame * factor * factor)
+    cap = max(int(cap), factor * factor)
+    return min(min_pixels, cap), cap
+
+
+def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize ``uint8 [T, H, W, 3]`` frames like torchvision's ``resize(BICUBIC, antialias=True)`` on uint8.
+
+    Float32 ``interpolate(mode="bicubic", align_corners=False, antialias=True)``, clamp to [0, 255], round,
+    back to uint8 (torchvision's uint8 bicubic path; what ``qwen_vl_utils`` uses). Same size: returned as is.
+    """
+    if frames.shape[1:3] == (height, width):
+        return frames
+    with torch.no_grad():
+        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).to(torch.float32)
+        y = torch.nn.functional.interpolate(
+            x, size=(height, width), mode="bicubic", align_corners=False, antialias=True
+        )
+        y = y.clamp_(0, 255).round_().to(torch.uint8)
+    return y.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def _is_frame(x: Any) -> bool:
+    from PIL import Image
+
+    return isinstance(x, Image.Image) or (isinstance(x, (np.ndarray, torch.Tensor)) and x.ndim == 3)
+
+
+def flatten_video_inputs(videos: Any) -> list[Any]:
+    """Flatten (possibly nested, e.g. per-conversation) video inputs into a list of single videos.
+
+    A single video is a path / ``file://`` URL / ``PathLike``, a ``SampledFrames``, a ``CodecTokens``, a 4-D
+    array or tensor of frames, or a list of frames (PIL images or 3-D arrays).
+    """
+    if videos is None:
+        return []
+    if isinstance(videos, (str, os.PathLike, SampledFrames, CodecTokens)):
+        return [videos]
+    if isinstance(videos, (np.ndarray, torch.Tensor)):
+        if videos.ndim == 4:
+            return [videos]
+        if videos.ndim == 5:
+            return list(videos)
+        raise ValueError(f"a video array must be 4-D [T,H,W,C] or [T,C,H,W], got shape {tuple(videos.shape)}")
+    if isinstance(videos, (list, tuple)):
+        if len(videos) > 0 and all(_is_frame(v) for v in videos):
+            return [list(videos)]
+        out: list[Any] = []
+        for v in videos:
+            out.extend(flatten_video_inputs(v))
+        return out
+    raise ValueError(
+        f"unsupported video input of type {type(videos).__name__}: expected a path, file:// URL, "
+        "SampledFrames, CodecTokens, a [T,H,W,3] array or a list of frames"
+    )
+
+
+def _frames_to_uint8_thwc(video: Any, source: str) -> np.ndarray:
+    """A 4-D array/tensor or a list of frames as ``uint8 [T, H, W, 3]``."""
+    from PIL import Image
+
+    if isinstance(video, list):
+        video = np.stack(
+            [np.asarray(f.convert("RGB")) if isinstance(f, Image.Image) else np.asarray(f) for f in video]
+        )
+    if isinstance(video, torch.Tensor):
+        video = video.detach().cpu().numpy()
+    arr = np.asarray(video)
+    if arr.ndim != 4:
+        raise ValueError(f"video {source}: expected 4-D frames, got shape {arr.shape}")
+    if arr.shape[-1] not in (1, 3) and arr.shape[1] in (1, 3):
+        arr = arr.transpose(0, 2, 3, 1)
+    if arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    if arr.shape[-1] != 3:
+        raise ValueError(f"video {source}: expected 3 colour channels, got shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        if np.issubdtype(arr.dtype, np.floating) and arr.size and float(arr.max()) <= 1.0:
+            arr = arr * 255.0
+        arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(arr)
+
+
+def _metadata_get(meta: Any, key: str) -> Any:
+    if meta is None:
+        return None
+    if isinstance(meta, dict):
+        return meta.get(key)
+    return getattr(meta, key, None)
+
+
+class LlavaOnevision2VideoProcessor(VideoProcessorMixin):
+    r"""Turns videos into image-path rows, positions and prompt blocks for LLaVA-OneVision-2.
+
+    Defaults (frames back end) follow the official evaluation of the released checkpoint: ``fps=1.0``,
+    ``min_frames=4``, ``max_frames=32``, even frame count, per-frame pixels ``min_pixels=200704`` and
+    ``max_pixels=1605632`` capped like ``qwen_vl_utils`` (``frame_max_pixels=602112``), bicubic+antialias
+    resize, 1-decimal timestamps ``frame_index / fps``.
+
+    Output (``BatchFeature``): ``pixel_values_videos [N, 3*p*p]`` float32, ``video_grid_thw [R, 3]`` int64 (the
+    rows exactly as they go into ``image_grid_thw``), ``video_patch_positions [N, 3]`` int64 (block order) and
+    ``video_metadata``: one :class:`LlavaOnevision2VideoInfo` per video (the prompt blocks).
+    """
+
+    valid_kwargs = LlavaOnevision2VideosKwargs
+    model_input_names = ["pixel_values_videos", "video_grid_thw", "video_patch_positions"]
+
+    # preprocessing (identical to the image processor)
+    do_convert_rgb = True
+    do_resize = True
+    resample = PILImageResampling.BICUBIC
+    do_rescale = True
+    rescale_factor = 1 / 255
+    do_normalize = True
+    image_mean = OPENAI_CLIP_MEAN
+    image_std = OPENAI_CLIP_STD
+    patch_size = 14
+    merge_size = 2
+    temporal_patch_size = 1
+    # sampling / layout
+    do_sample_frames = True
+    video_backend = "frames"
+    video_layout = "release"
+    fps = 1.0
+    num_frames = None
+    min_frames = 4
+    max_frames = 32
+    min_pixels = DEFAULT_MIN_PIXELS
+    max_pixels = DEFAULT_MAX_PIXELS
+    frame_max_pixels = DEFAULT_FRAME_MAX_PIXELS
+    total_pixels = DEFAULT_TOTAL_PIXELS
+    max_visual_tokens = None
+    timestamp_decimals = 1
+    timestamp_source = "index"
+    frame_resize = "torch"
+    codec_grid = "video"
+    codec_config = None
+    decode_backend = "pyav"
+    return_metadata = True
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._set_attributes(**kwargs)
+
+    # ------------------------------------------------------------------ options
+    def _resolve(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        names = set(self.valid_kwargs.__annotations__)
+        unknown = set(kwargs) - names - {"return_tensors"}
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unexpected keyword arguments: {sorted(unknown)}")
+        opts = {k: (kwargs[k] if kwargs.get(k) is not None else getattr(self, k, None)) for k in names}
+        opts["return_tensors"] = kwargs.get("return_tensors")
+        if opts["video_backend"] not in ("frames", "codec"):
+            raise ValueError(f"video_backend must be 'frames' or 'codec', got {opts['video_backend']!r}")
+        if opts["video_layout"] not in ("release", "training"):
+            raise ValueError(f"video_layout must be 'release' or 'training', got {opts['video_layout']!r}")
+        if opts["temporal_patch_size"] != 1:
+            raise ValueError("LLaVA-OneVision-2 uses temporal_patch_size=1 (2-D patch embedding)")
+        return opts
+
+    def _image_processor(self, opts: dict[str, Any]) -> LlavaOnevision2ImageProcessor:
+        return LlavaOnevision2ImageProcessor(
+            do_convert_rgb=False,
+            resample=opts["resample"],
+            do_rescale=opts["do_rescale"],
+            rescale_factor=opts["rescale_factor"],
+            do_normalize=opts["do_normalize"],
+            image_mean=opts["image_mean"],
+            image_std=opts["image_std"],
+            patch_size=opts["patch_size"],
+            merge_size=opts["merge_size"],
+            temporal_patch_size=1,
+        )
+
+    # ------------------------------------------------------------------ decoding
+    def fetch_videos(self, video_url_or_urls: Any, sample_indices_fn: Any = None) -> Any:
+        """Decode paths / ``file://`` URLs into ``SampledFrames`` with the frames back end (PyAV)."""
+        if isinstance(video_url_or_urls, (list, tuple)):
+            return [self.fetch_videos(v) for v in video_url_or_urls]
+        opts = self._resolve({})
+        return self._sample_from_file(video_url_or_urls, opts)
+
+    def _sample_from_file(self, source: Any, opts: dict[str, Any]) -> SampledFrames:
+        from .codec.uniform import sample_uniform_frames
+
+        return sample_uniform_frames(
+            source,
+            fps=None if opts["num_frames"] is not None else opts["fps"],
+            num_frames=opts["num_frames"],
+            min_frames=opts["min_frames"],
+            max_frames=opts["max_frames"],
+            frame_factor=2,
+            backend=opts["decode_backend"],
+        )
+
+    def _frames_from_array(self, video: Any, meta: Any, opts: dict[str, Any], index: int) -> SampledFrames:
+        source = f"<video array {index}>"
+        frames = _frames_to_uint8_thwc(video, source)
+        fps = _metadata_get(meta, "fps")
+        indices = _metadata_get(meta, "frames_indices")
+        total = _metadata_get(meta, "total_num_frames")
+        if fps is None:
+            fps = float(opts["fps"] or 1.0) if indices is None else 1.0
+        fps = float(fps)
+        if indices is None:
+            indices = np.arange(frames.shape[0], dtype=np.int64)
+            if opts["do_sample_frames"] and opts["video_backend"] == "frames" and meta is not None:
+                keep = self._sample_array_indices(frames.shape[0], fps, opts)
+                frames, indices = frames[keep], indices[keep]
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if len(indices) != frames.shape[0]:
+            raise ValueError(f"video {source}: {frames.shape[0]} frames but {len(indices)} frames_indices")
+        total = int(total) if total is not None else int(indices.max()) + 1 if len(indices) else 0
+        return SampledFrames(
+            frames=frames,
+            frame_indices=indices,
+            timestamps=indices / fps,
+            fps=fps,
+            total_frames=total,
+            duration=total / fps if fps else 0.0,
+            source=source,
+        )
+
+    def _sample_array_indices(self, total: int, video_fps: float, opts: dict[str, Any]) -> np.ndarray:
+        from .codec.uniform import compute_num_frames, sample_indices
+
+        n = compute_num_frames(
+            total,
+            video_fps,
+            fps=None if opts["num_frames"] is not None else opts["fps"],
+            num_frames=opts["num_frames"],
+            min_frames=opts["min_frames"],
+            max_frames=opts["max_frames"],
+            frame_factor=2,
+        )
+        return np.asarray(sample_indices(total, n), dtype=np.int64)
+
+    # ------------------------------------------------------------------ back ends
+    def _process_frames(
+        self, sf: SampledFrames, opts: dict[str, Any]
+    ) -> tuple[dict[str, np.ndarray], LlavaOnevision2VideoInfo]:
+        frames, indices = sf.frames, np.asarray(sf.frame_indices, dtype=np.int64)
+        seconds = (
+            indices / sf.fps
+            if opts["timestamp_source"] == "index"
+            else np.asarray(sf.timestamps, dtype=np.float64)
+        )
+        if frames.shape[0] == 0:
+            raise VideoDecodeError(sf.source, "no frames were decoded")
+        release = opts["video_layout"] == "release"
+        padded = 0
+        if release and frames.shape[0] % 2:
+            padded = 1
+            frames = np.concatenate([frames, frames[-1:]], axis=0)
+            indices = np.concatenate([indices, indices[-1:]])
+            seconds = np.concatenate([seconds, seconds[-1:]])
+        t = frames.shape[0]
+        m, p = opts["merge_size"], opts["patch_size"]
+        factor = p * m
+        min_px, max_px = frame_pixel_budget(
+            t,
+            min_pixels=int(opts["min_pixels"]),
+            max_pixels=int(opts["max_pixels"]),
+            frame_max_pixels=opts["frame_max_pixels"],
+            total_pixels=opts["total_pixels"],
+            max_visual_tokens=opts["max_visual_tokens"],
+            factor=factor,
+        )
+        h, w = smart_resize(
+            frames.shape[1], frames.shape[2], factor=factor, min_pixels=min_px, max_pixels=max_px
+        )
+        improc = self._image_processor(opts)
+        if opts["frame_resize"] == "torch":
+            frames = resize_frames(frames, h, w)
+            out = improc(list(frames), do_resize=False, return_tensors=None)
+        elif opts["frame_resize"] == "pil":
+            out = improc(
+                list(frames), do_resize=True, min_pixels=min_px, max_pixels=max_px, return_tensors=None
+            )
+        else:
+            raise ValueError(f"frame_resize must be 'torch' or 'pil', got {opts['frame_resize']!r}")
+        pixels = np.asarray(out["pixel_values"], dtype=np.float32)
+        gh, gw = h // p, w // p
+        per_frame = gh * gw // (m * m)
+        if release:
+            grid = [[1, gh, gw]] * t
+            positions = build_patch_positions(grid, m)
+        else:
+            grid = [[t, gh, gw]]
+            positions = build_patch_positions(grid, m, frame_indices=[indices])
+        info = LlavaOnevision2VideoInfo(
+            source=str(sf.source),
+            backend="frames",
+            layout=opts["video_layout"],
+            timestamps=[float(s) for s in seconds],
+            block_tokens=[per_frame] * t,
+            newline=not release,
+            grid_thw=[list(r) for r in grid],
+            num_patches=int(pixels.shape[0]),
+            frame_indices=[int(i) for i in indices],
+            fps=float(sf.fps),
+            decimals=int(opts["timestamp_decimals"]),
+            extra={"padded_frames": padded, "frame_size": (h, w), "pixel_budget": (min_px, max_px)},
+        )
+        return {
+            "pixel_values": pixels,
+            "grid": np.asarray(grid, dtype=np.int64),
+            "positions": positions,
+        }, info
+
+    def _codec_tokens(self, source: Any, opts: dict[str, Any]) -> CodecTokens:
+        from .codec import tokenize_video
+
+        cfg = opts["codec_config"]
+        overrides: dict[str, Any] = {}
+        if isinstance(cfg, dict):
+            overrides.update(cfg)
+            cfg = None
+        if opts["max_visual_tokens"] is not None:
+            overrides["max_visual_tokens"] = int(opts["max_visual_tokens"])
+        return tokenize_video(source, cfg, **overrides)
+
+    def _process_codec(
+        self, ct: CodecTokens, opts: dict[str, Any]
+    ) -> tuple[dict[str, np.ndarray], LlavaOnevision2VideoInfo]:
+        m, p = opts["merge_size"], opts["patch_size"]
+        if ct.patch_size != p or ct.merge_size != m:
+            raise ValueError(
+                f"codec tokens of {ct.source!r} were cut for patch {ct.patch_size} / merge {ct.merge_size}, "
+                f"but the processor uses patch {p} / merge {m}"
+            )
+        if ct.num_canvases == 0:
+            raise VideoDecodeError(ct.source, "the codec tokenizer produced no canvases")
+        improc = self._image_processor(opts)
+        out = improc(list(ct.canvases), do_resize=False, return_tensors=None)
+        pixels = np.asarray(out["pixel_values"], dtype=np.float32)
+        if pixels.shape[0] != ct.num_patches:
+            raise ValueError(
+                f"codec canvases of {ct.source!r} gave {pixels.shape[0]} patches, expected {ct.num_patches}"
+            )
+        positions = np.asarray(ct.block_positions(), dtype=np.int64)
+        gh, gw = ct.grid_hw
+        grid = (
+            [[ct.num_canvases, gh, gw]] if opts["codec_grid"] == "video" else [[1, gh, gw]] * ct.num_canvases
+        )
+        # runs of equal source frame over merged tokens, in block order
+        m2 = m * m
+        order = ct.block_order()
+        t_merged = positions[::m2, 0]
+        ts_merged = np.asarray(ct.token_timestamps, dtype=np.float64)[order][::m2]
+        starts = [0, *[i for i in range(1, len(t_merged)) if t_merged[i] != t_merged[i - 1]]]
+        ends = [*starts[1:], len(t_merged)]
+        if opts["timestamp_source"] == "index" and ct.fps:
+            seconds = [float(t_merged[s]) / ct.fps for s in starts]
+        else:
+            seconds = [float(ts_merged[s]) for s in starts]
+        info = LlavaOnevision2VideoInfo(
+            source=str(ct.source),
+            backend="codec",
+            layout=opts["video_layout"],
+            timestamps=seconds,
+            block_tokens=[e - s for s, e in zip(starts, ends)],
+            newline=True,
+            grid_thw=[list(r) for r in grid],
+            num_patches=int(pixels.shape[0]),
+            frame_indices=[int(t_merged[s]) for s in starts],
+            fps=float(ct.fps),
+            decimals=int(opts["timestamp_decimals"]),
+            extra={"num_canvases": ct.num_canvases, "codec_grid": opts["codec_grid"]},
+        )
+        return {
+            "pixel_values": pixels,
+            "grid": np.asarray(grid, dtype=np.int64),
+            "positions": positions,
+        }, info
+
+    def process_one(
+        self, video: Any, metadata: Any = None, index: int = 0, **kwargs: Any
+    ) -> tuple[dict[str, np.ndarray], LlavaOnevision2VideoInfo]:
+        """Process a single video; returns numpy ``pixel_values``/``grid``/``positions`` and its layout info."""
+        opts = self._resolve(kwargs)
+        return self._process_one(video, metadata, index, opts)
+
+    def _process_one(
+        self, video: Any, metadata: Any, index: int, opts: dict[str, Any]
+    ) -> tuple[dict[str, np.ndarray], LlavaOnevision2VideoInfo]:
+        if isinstance(video, CodecTokens):
+            return self._process_codec(video, opts)
+        if isinstance(video, SampledFrames):
+            if opts["video_backend"] == "codec":
+                raise ValueError(
+                    f"video {video.source!r} is already decoded frames (SampledFrames); the codec back end needs a "
+                    "file path or CodecTokens"
+                )
+            return self._process_frames(video, opts)
+        if isinstance(video, (str, os.PathLike)):
+            if opts["video_backend"] == "codec":
+                return self._process_codec(self._codec_tokens(video, opts), opts)
+            return self._process_frames(self._sample_from_file(video, opts), opts)
+        if opts["video_backend"] == "codec":
+            raise ValueError(
+                f"video {index}: the codec back end needs a file path or CodecTokens, got decoded frames"
+            )
+        return self._process_frames(self._frames_from_array(video, metadata, opts, index), opts)
+
+    def preprocess(self, videos: Any, **kwargs: Any) -> BatchFeature:
+        """Process one or several videos (see the class docstring for inputs and outputs)."""
+        video_metadata = kwargs.pop("video_metadata", None)
+        opts = self._resolve(kwargs)
+        items = flatten_video_inputs(videos)
+        metas: Sequence[Any]
+        if video_metadata is None:
+            metas = [None] * len(items)
+        elif isinstance(video_metadata, (list, tuple)):
+            metas = list(video_metadata)
+            if len(metas) != len(items):
+                raise ValueError(f"got {len(metas)} video_metadata entries for {len(items)} videos")
+        else:
+            metas = [video_metadata] * len(items)
+        pixels, grids, positions, infos = [], [], [], []
+        for i, (video, meta) in enumerate(zip(items, metas)):
+            arrays, info = self._process_one(video, meta, i, opts)
+            pixels.append(arrays["pixel_values"])
+            grids.append(arrays["grid"])
+            positions.append(arrays["positions"])
+            infos.append(info)
+        width = 3 * opts["patch_size"] ** 2
+        data = {
+            "pixel_values_videos": np.concatenate(pixels) if pixels else np.zeros((0, width), np.float32),
+            "video_grid_thw": np.concatenate(grids) if grids else np.zeros((0, 3), np.int64),
+            "video_patch_positions": np.concatenate(positions) if positions else np.zeros((0, 3), np.int64),
+        }
+        if opts["return_metadata"]:
+            data["video_metadata"] = infos
+        return BatchFeature(
+            data=data, tensor_type=opts["return_tensors"], skip_tensor_conversion=["video_metadata"]
+        )
