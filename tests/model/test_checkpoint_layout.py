@@ -8,9 +8,9 @@ import os
 import pytest
 import torch
 from safetensors.torch import save_file
-from tests.model_factory import small_config, tiny_model
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForImageTextToText
 
+from tests.model_factory import small_config, tiny_model
 from transformers_llava_ov2 import (
     LlavaOnevision2Config,
     LlavaOnevision2ForConditionalGeneration,
@@ -213,7 +213,7 @@ def test_save_load_round_trip_identical_logits(tmp_path):
     loaded, info = AutoModelForImageTextToText.from_pretrained(str(tmp_path), output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"]
     torch.testing.assert_close(loaded.eval()(**inputs).logits, expected, rtol=0, atol=0)
-    saved = json.load(open(tmp_path / "config.json"))
+    saved = json.loads((tmp_path / "config.json").read_text())
     assert (
         saved["model_type"] == "llava_onevision2"
         and saved["vision_config"]["model_type"] == "onevision_encoder"
@@ -224,8 +224,8 @@ def test_save_load_round_trip_identical_logits(tmp_path):
 
 def test_broken_checkpoint_gives_clear_error(tmp_path):
     write_released_folder(str(tmp_path))
-    config = json.load(open(tmp_path / "config.json"))
+    config = json.loads((tmp_path / "config.json").read_text())
     config["vision_config"]["out_hidden_size"] = 7  # does not match the text hidden size
-    json.dump(config, open(tmp_path / "config.json", "w"))
-    with pytest.raises(Exception, match="out_hidden_size=7 must equal text_config.hidden_size"):
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(Exception, match=r"out_hidden_size=7 must equal text_config\.hidden_size"):
         AutoModelForImageTextToText.from_pretrained(str(tmp_path))

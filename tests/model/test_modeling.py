@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tests.model.test_vision_segments import _reference_varlen
-from tests.model_factory import SMALL_IDS, small_config, tiny_model
 from transformers import AutoModelForImageTextToText
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
+from tests.model.test_vision_segments import _reference_varlen
+from tests.model_factory import SMALL_IDS, small_config, tiny_model
 from transformers_llava_ov2.modeling_onevision_encoder import image_patch_positions
 
 IMG = SMALL_IDS["image_token_id"]

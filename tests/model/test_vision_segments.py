@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tests.model_factory import small_config, tiny_model
 
+from tests.model_factory import small_config, tiny_model
 from transformers_llava_ov2.modeling_onevision_encoder import eager_attention_forward
 from transformers_llava_ov2.vision_segments import (
     block_diagonal_mask,
