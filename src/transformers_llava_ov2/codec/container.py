@@ -135,7 +135,10 @@ def _check_decodable(stream: av.video.stream.VideoStream, source: object) -> Non
     if (ctx.width or 0) <= 0 or (ctx.height or 0) <= 0:
         raise VideoDecodeError(source, f"video stream ({name}) has no frame size; the file is likely corrupt")
     if ctx.format is None:
-        raise VideoDecodeError(source, f"video stream ({name}) has an unknown or unsupported pixel format")
+        raise VideoDecodeError(
+            source,
+            f"video stream ({name}) has an unknown or unsupported pixel format (corrupt or exotic stream header)",
+        )
 
 
 @dataclass(frozen=True)

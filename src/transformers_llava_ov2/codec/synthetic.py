@@ -160,6 +160,8 @@ def write_synthetic_clip(
     preset: str = "ultrafast",
     scenecut: bool | None = None,
     audio: bool = False,
+    rotation: int = 0,
+    faststart: bool = False,
     texture_cell: int = 8,
     seed: int = 0,
 ) -> SyntheticClip:
@@ -185,6 +187,10 @@ def write_synthetic_clip(
         preset: x264/x265 preset (``ultrafast``... keeps tests fast).
         scenecut: let x264/x265 insert keyframes at scene changes; default: on only when ``gop`` is None.
         audio: also write a short AAC (mp4/mkv) sine track (exercises stream selection).
+        rotation: display-matrix rotation in degrees counter-clockwise (as ``VideoFrame.rotation`` reads
+            it back); the pixels are stored unrotated.
+        faststart: MP4/MOV only: put the ``moov`` header first, so a truncated copy still opens and
+            announces more frames than it holds.
         texture_cell: texture feature size in px (larger = smoother = smaller files).
         seed: seeds all textures.
 
@@ -230,10 +236,13 @@ def write_synthetic_clip(
 
     enc_name, pix_fmt = CODECS[codec]
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), mode="w") as out:
+    container_options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), mode="w", options=container_options) as out:
         stream = out.add_stream(enc_name, rate=rate)
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         stream.codec_context.time_base = Fraction(1) / rate
+        if rotation:
+            stream.set_display_rotation(int(rotation))
         stream.thread_count = 1  # deterministic bitstream regardless of the machine's core count
         options: dict[str, str] = {}
         if gop is not None:
