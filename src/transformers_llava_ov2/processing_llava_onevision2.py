@@ -67,6 +67,12 @@ def _flatten_images(images: Any) -> list[Any]:
     raise ValueError(f"unsupported image input of type {type(images).__name__}")
 
 
+def _known_keys(config: dict[str, Any], cls: type) -> dict[str, Any]:
+    """The entries of a saved sub-processor config that ``cls`` accepts (drops auto_map, *_type, legacy keys)."""
+    names = set(cls.valid_kwargs.__annotations__) | {"size"}
+    return {k: v for k, v in config.items() if k in names}
+
+
 class LlavaOnevision2Processor(ProcessorMixin):
     r"""Processor of LLaVA-OneVision-2 (Qwen2 tokenizer + image processor + video processor).
 
@@ -142,6 +148,51 @@ class LlavaOnevision2Processor(ProcessorMixin):
         if module_name in _OWN_CLASSES:
             return _OWN_CLASSES[module_name]
         return ProcessorMixin.get_possibly_dynamic_module(module_name)
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def _get_arguments_from_pretrained(
+        cls, pretrained_model_name_or_path: Any, processor_dict: dict | None = None, **kwargs: Any
+    ) -> list[Any]:
+        """Load ``[image_processor, tokenizer, video_processor]`` for ``from_pretrained``.
+
+        Always builds OUR sub-processor classes, so a folder in the released layout (only a
+        ``preprocessor_config.json`` naming the slow ``Qwen2VLImageProcessor``, or the release's remote-code
+        video processor config) loads without torchvision and keeps the slow-processor pixel parity.
+        A video processor config is used only when it was written by this package (it has ``video_layout``);
+        otherwise the video processor gets its defaults with ``patch_size``/``merge_size`` of the image
+        processor.
+        """
+        kwargs = {k: v for k, v in kwargs.items() if k not in ("trust_remote_code", "backend", "use_fast")}
+        subfolder = kwargs.pop("subfolder", "")
+        tokenizer = cls._load_tokenizer_from_pretrained(
+            "tokenizer", pretrained_model_name_or_path, subfolder=subfolder, **kwargs
+        )
+        image_dict, _ = LlavaOnevision2ImageProcessor.get_image_processor_dict(
+            pretrained_model_name_or_path, subfolder=subfolder, **kwargs
+        )
+        image_processor = LlavaOnevision2ImageProcessor(
+            **_known_keys(image_dict, LlavaOnevision2ImageProcessor)
+        )
+        video_dict: dict[str, Any] = {}
+        try:
+            video_dict, _ = LlavaOnevision2VideoProcessor.get_video_processor_dict(
+                pretrained_model_name_or_path, subfolder=subfolder, **kwargs
+            )
+        except OSError:
+            pass
+        if (
+            video_dict.get("video_processor_type") == LlavaOnevision2VideoProcessor.__name__
+            and "video_layout" in video_dict
+        ):
+            video_processor = LlavaOnevision2VideoProcessor(
+                **_known_keys(video_dict, LlavaOnevision2VideoProcessor)
+            )
+        else:
+            video_processor = LlavaOnevision2VideoProcessor(
+                patch_size=image_processor.patch_size, merge_size=image_processor.merge_size
+            )
+        return [image_processor, tokenizer, video_processor]
 
     # ------------------------------------------------------------------ main entry point
     def __call__(
