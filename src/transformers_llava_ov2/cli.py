@@ -143,6 +143,10 @@ def _resolve_video(video: str | None, *, quiet: bool) -> Path:
         raise CliError(f"video {video!r} does not exist")
     if path.is_dir():
         raise CliError(f"video {video!r} is a directory, not a video file")
+    from .codec.container import open_video
+
+    with open_video(path):  # raises VideoDecodeError (exit 2) before any slow work starts
+        pass
     return path
 
 
@@ -505,6 +509,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor, TextStreamer
+    from transformers.utils import logging as hf_logging
+
+    if quiet:
+        hf_logging.disable_progress_bar()
 
     from . import register_auto_classes
 
