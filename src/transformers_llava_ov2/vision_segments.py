@@ -115,18 +115,26 @@ def segments_from_group_ids(group_ids: torch.Tensor, num_tokens: int) -> VisionS
     )
 
 
-def _gather_plan(segments: VisionSegments, device: torch.device) -> list[torch.Tensor]:
-    """Token-index matrices ``[n_segments_of_len_L, L]``, one per distinct segment length."""
+def _batch_plan(segments: VisionSegments, device: torch.device) -> list[tuple[int, slice | torch.Tensor]]:
+    """One ``(L, tokens)`` entry per distinct segment length ``L``, covering all segments of that length.
+
+    ``tokens`` is a ``slice`` when those segments are adjacent in token order (the batch is a zero-copy
+    view), otherwise an index tensor ``[S_L·L]`` in segment-major order (the batch is gathered).
+    """
     cu = segments.cu_seqlens.to(device=device, dtype=torch.int64)
     starts, lengths = cu[:-1], cu[1:] - cu[:-1]
     order = segments.order.to(device) if segments.order is not None else None
-    plan = []
+    plan: list[tuple[int, slice | torch.Tensor]] = []
     for length in torch.unique(lengths).tolist():
         if length == 0:
             continue
         seg_starts = starts[lengths == length]
-        index = seg_starts[:, None] + torch.arange(length, device=device)[None, :]
-        plan.append(order[index] if order is not None else index)
+        first, count = int(seg_starts[0]), seg_starts.numel()
+        if order is None and int(seg_starts[-1]) - first == (count - 1) * length:
+            plan.append((length, slice(first, first + count * length)))
+            continue
+        index = (seg_starts[:, None] + torch.arange(length, device=device)[None, :]).reshape(-1)
+        plan.append((length, order[index] if order is not None else index))
     return plan
 
 
@@ -179,13 +187,14 @@ def segment_attention(
         return out
 
     output = query.new_empty(query.shape)
-    for index in _gather_plan(segments, query.device):
-        # [S_L, L, H, D] -> [S_L, H, L, D]: every segment of this length is one batch element.
-        q, k, v = (t[index].transpose(1, 2) for t in (query, key, value))
+    heads_dim = query.shape[1:]
+    for length, part in _batch_plan(segments, query.device):
+        # every segment of one length is one batch element: [S_L, L, H, D] -> [S_L, H, L, D]
+        q, k, v = (t[part].view(-1, length, *heads_dim).transpose(1, 2) for t in (query, key, value))
         out, _ = attention_fn(
             module, q, k, v, None, scaling=scaling, dropout=dropout, is_causal=False, **kwargs
         )
-        output[index.reshape(-1)] = out.reshape(-1, *query.shape[1:])
+        output[part] = out.reshape(-1, *heads_dim)
     return output
 
 
