@@ -1,0 +1,221 @@
+"""Stage 5: canvas geometry under a budget, and canvas packing.
+
+Geometry: every source frame is resized to one ``smart_resize`` geometry with factor ``patch * merge``
+(``min_pixels``/``max_pixels`` bounds), which is also the canvas size; a canvas holds the frame's full
+patch grid. An I-canvas is a whole frame; a P-canvas holds ``B = (h/m) * (w/m)`` merge blocks packed in
+block-raster order, each block copied from the same position of its source frame.
+
+Budget rule (:func:`choose_layout`), ``G`` groups planned, ``c = 1 + m_g`` canvases per group:
+
+1. ``num_canvases = N``: ``G = min(G, N // c)``; with ``N < c`` one group with ``N - 1`` P-canvases;
+2. ``max_visual_tokens = T``: keep ``G`` and shrink the canvases until ``G * c * tokens(canvas) <= T``,
+   but not below ``budget_min_pixels``; if that is not enough drop groups
+   (``G = T // (c * tokens(min canvas))``), then P-canvases, and only then shrink below
+   ``budget_min_pixels`` (down to one token per canvas).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import CodecConfig
+
+__all__ = ["CanvasLayout", "block_grid_positions", "choose_layout", "pack_p_canvas", "smart_resize"]
+
+
+def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    """Qwen2-VL ``smart_resize``: sides multiples of ``factor``, area within ``[min_pixels, max_pixels]``.
+
+    Rounds each side to the nearest multiple; shrinks with ``floor`` when the area is too large and grows
+    with ``ceil`` when it is too small, keeping the aspect ratio. Extreme aspect ratios are not rejected
+    (unlike the Qwen version); each side is at least ``factor``.
+    """
+    if height <= 0 or width <= 0:
+        raise ValueError(f"frame size must be positive, got {height}x{width}")
+    h_bar = max(factor, round(height / factor) * factor)
+    w_bar = max(factor, round(width / factor) * factor)
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt(height * width / max_pixels)
+        h_bar = max(factor, math.floor(height / beta / factor) * factor)
+        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = math.ceil(height * beta / factor) * factor
+        w_bar = math.ceil(width * beta / factor) * factor
+    return int(h_bar), int(w_bar)
+
+
+@dataclass(frozen=True)
+class CanvasLayout:
+    """Canvas geometry and counts chosen for a video.
+
+    Attributes:
+        canvas_hw: ``(H, W)`` canvas (= resized source frame) size in pixels, display orientation.
+        grid_hw: ``(h, w)`` patch grid of one canvas.
+        num_groups: groups to emit.
+        p_per_group: P-canvases per group (``m_g`` or fewer under a tight budget).
+        reason: how the budget shaped the layout (for ``backend_info``).
+    """
+
+    canvas_hw: tuple[int, int]
+    grid_hw: tuple[int, int]
+    num_groups: int
+    p_per_group: int
+    patch_size: int
+    merge_size: int
+    reason: str = "default"
+
+    @property
+    def tokens_per_canvas(self) -> int:
+        return self.grid_hw[0] * self.grid_hw[1] // (self.merge_size**2)
+
+    @property
+    def blocks_hw(self) -> tuple[int, int]:
+        """Merge-block grid ``(h/m, w/m)``."""
+        return self.grid_hw[0] // self.merge_size, self.grid_hw[1] // self.merge_size
+
+    @property
+    def blocks_per_canvas(self) -> int:
+        bh, bw = self.blocks_hw
+        return bh * bw
+
+    @property
+    def max_tokens(self) -> int:
+        return self.num_groups * (1 + self.p_per_group) * self.tokens_per_canvas
+
+
+def _fit(height: int, width: int, cfg: CodecConfig, tokens: int) -> tuple[int, int]:
+    """Largest ``smart_resize`` geometry with at most ``tokens`` LLM tokens (at least one token)."""
+    f = cfg.factor
+    per_token = cfg.patch_size**2 * cfg.merge_size**2
+    cap = max(f * f, min(cfg.max_pixels, tokens * per_token))
+    h, w = smart_resize(height, width, f, min(cfg.min_pixels, cap), cap)
+    while (h // f) * (w // f) > tokens and (h > f or w > f):
+        if h >= w and h > f:
+            h -= f
+        else:
+            w -= f
+    return h, w
+
+
+def choose_layout(frame_hw: tuple[int, int], num_groups: int, cfg: CodecConfig) -> CanvasLayout:
+    """Canvas geometry, group count and P-canvases per group under the budget (module docstring)."""
+    height, width = frame_hw
+    f = cfg.factor
+    m2 = cfg.merge_size**2
+    groups = max(1, num_groups)
+    m = cfg.p_canvases_per_group
+    reason = "default"
+    if cfg.num_canvases is not None:
+        n = cfg.num_canvases
+        if n < 1 + m:
+            groups, m = 1, n - 1
+        else:
+            groups = min(groups, n // (1 + m))
+        reason = "num_canvases"
+    h, w = smart_resize(height, width, f, cfg.min_pixels, cfg.max_pixels)
+
+    def tokens_of(hw: tuple[int, int]) -> int:
+        return (hw[0] // cfg.patch_size) * (hw[1] // cfg.patch_size) // m2
+
+    budget = cfg.max_visual_tokens
+    if budget is not None and groups * (1 + m) * tokens_of((h, w)) > budget:
+        min_hw = _fit(height, width, cfg, max(1, cfg.budget_min_pixels // (cfg.patch_size**2 * m2)))
+        min_tokens = tokens_of(min_hw)
+        allowed = budget // (groups * (1 + m))
+        if allowed >= min_tokens:
+            h, w = _fit(height, width, cfg, allowed)
+            reason = "max_visual_tokens: smaller canvases"
+        else:
+            fit_groups = budget // ((1 + m) * min_tokens)
+            if fit_groups >= 1:
+                groups = min(groups, fit_groups)
+                h, w = _fit(height, width, cfg, budget // (groups * (1 + m)))
+                reason = "max_visual_tokens: fewer groups"
+            else:
+                groups = 1
+                fit_p = budget // min_tokens - 1
+                if fit_p >= 0:
+                    m = min(m, fit_p)
+                    h, w = _fit(height, width, cfg, budget // (1 + m))
+                    reason = "max_visual_tokens: one group, fewer P-canvases"
+                else:
+                    m = 0
+                    h, w = _fit(height, width, cfg, budget)
+                    reason = "max_visual_tokens: one I-canvas below budget_min_pixels"
+    return CanvasLayout(
+        canvas_hw=(h, w),
+        grid_hw=(h // cfg.patch_size, w // cfg.patch_size),
+        num_groups=groups,
+        p_per_group=m,
+        patch_size=cfg.patch_size,
+        merge_size=cfg.merge_size,
+        reason=reason,
+    )
+
+
+def block_grid_positions(
+    grid_hw: tuple[int, int], merge: int, block: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Source patch rows/cols ``(int64 [K, m*m], int64 [K, m*m])`` of blocks, patches row-major in a block."""
+    _gh, gw = grid_hw
+    bw = gw // merge
+    br, bc = np.divmod(np.asarray(block, dtype=np.int64), bw)
+    dy, dx = np.divmod(np.arange(merge * merge), merge)
+    return br[:, None] * merge + dy[None, :], bc[:, None] * merge + dx[None, :]
+
+
+def pack_p_canvas(
+    sources: dict[int, np.ndarray],
+    frame_ids: np.ndarray,
+    blocks: np.ndarray,
+    layout: CanvasLayout,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pack ``B`` blocks into one P-canvas (block-raster slots, in the given order).
+
+    Args:
+        sources: ``{frame_id: uint8 [H, W, 3]}`` resized RGB source frames.
+        frame_ids: ``int64 [B]`` source frame of each block.
+        blocks: ``int64 [B]`` block index (raster over the ``(h/m, w/m)`` block grid) in its source frame.
+        layout: the canvas layout.
+
+    Returns:
+        ``(canvas uint8 [H, W, 3], positions int64 [h*w, 3])`` with positions ``(t, src_row, src_col)`` in
+        canvas raster order.
+    """
+    H, W = layout.canvas_hw
+    gh, gw = layout.grid_hw
+    m, p = layout.merge_size, layout.patch_size
+    bh, bw = layout.blocks_hw
+    s = m * p
+    if len(blocks) != bh * bw:
+        raise ValueError(f"a P-canvas needs {bh * bw} blocks, got {len(blocks)}")
+    canvas = np.empty((H, W, 3), dtype=np.uint8)
+    src_r, src_c = np.divmod(np.asarray(blocks, dtype=np.int64), bw)
+    for slot in range(len(blocks)):
+        r, c = divmod(slot, bw)
+        img = sources[int(frame_ids[slot])]
+        y, x = int(src_r[slot]) * s, int(src_c[slot]) * s
+        canvas[r * s : (r + 1) * s, c * s : (c + 1) * s] = img[y : y + s, x : x + s]
+    # positions: canvas patch (R, C) belongs to slot (R//m, C//m), offset (R%m, C%m)
+    rows, cols = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
+    slot = (rows // m) * bw + (cols // m)
+    pos = np.stack(
+        [
+            np.asarray(frame_ids, dtype=np.int64)[slot],
+            src_r[slot] * m + rows % m,
+            src_c[slot] * m + cols % m,
+        ],
+        axis=-1,
+    ).reshape(-1, 3)
+    return canvas, pos
+
+
+def i_canvas_positions(frame_id: int, grid_hw: tuple[int, int]) -> np.ndarray:
+    """``int64 [h*w, 3]`` positions of a full-frame canvas in raster order."""
+    gh, gw = grid_hw
+    rows, cols = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
+    return np.stack([np.full(gh * gw, frame_id, dtype=np.int64), rows.reshape(-1), cols.reshape(-1)], axis=-1)

@@ -1,0 +1,306 @@
+"""Configuration of the codec-stream tokenizer.
+
+Every constant of the algorithm is a field here. Defaults follow the public training-data generator
+(``codec_patch_gop`` of codec-video-prep, spec ``codec.md`` §2/§3) except the geometry, which defaults
+to the released p14 / merge-2 checkpoint's inference recipe (``patch_size=14``, factor 28,
+``max_pixels=150000``). Where the paper and the code differ, the code's choice is the default and the
+paper's variant is an option (``energy="raw"``, ``rank_attenuation="linear"``, ``bitcost_prior_beta>0``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "energy": ("log1p", "raw"),
+    "anchor_mode": ("midpoint", "start"),
+    "motion": ("auto", "mv", "residual-only"),
+    "mv_compensate": ("none", "median"),
+    "mv_direction": ("l0", "both"),
+    "rank_attenuation": ("sqrt", "linear"),
+    "thread_type": ("AUTO", "FRAME", "SLICE", "NONE"),
+}
+
+
+@dataclass(frozen=True)
+class CodecConfig:
+    """All knobs of :func:`~transformers_llava_ov2.codec.pipeline.tokenize_video`.
+
+    Geometry and budget:
+        patch_size: ViT patch size ``p`` (14 for the released p14m2 model, 16 for the training recipe).
+        merge_size: spatial merge ``m``; canvases are multiples of ``p*m`` and one LLM token is
+            ``m*m`` patches (one 2x2 block for ``m=2``).
+        min_pixels / max_pixels: ``smart_resize`` bounds of one canvas (source frames are resized to
+            this geometry; all canvases share it).
+        max_visual_tokens: total LLM-token budget (``patches / m**2``) over all canvases, or ``None``.
+        num_canvases: total canvas budget, or ``None``.
+        budget_min_pixels: when a token budget is set, canvases are shrunk no further than this many
+            pixels before whole groups are dropped instead (see ``docs/codec.md``).
+        p_canvases_per_group: ``m_g``, P-canvases per group (each group has 1 I-canvas + ``m_g``).
+        max_groups: hard cap on the number of groups (anchors are subsampled evenly beyond it).
+        min_group_frames: minimum frames between consecutive anchors (a group has at least this many
+            frames, i.e. ``min_group_frames - 1`` non-anchor frames).
+
+    Bit-cost timeline and adaptive GOP plan:
+        bin_seconds: time bin ``Delta``.
+        smooth_bins: box smoothing radius in bins (``+-1`` = 3-bin mean).
+        energy: ``"log1p"`` (code: sum of ``log1p(size)``) or ``"raw"`` (paper: sum of sizes).
+        num_groups: ``K_tar``; 0 = auto ``clamp(round(duration / seconds_per_group), 1, max_auto_groups)``.
+        seconds_per_group / max_auto_groups: the auto ``K_tar`` rule.
+        min_span_seconds / max_span_seconds: ``T_min`` / ``T_max`` of an energy segment.
+        valley_radius_bins: max search radius of the valley refinement (also ``<= max_bins // 3``).
+        strict_spans: keep ``T_min <= span <= T_max`` for every segment (the tail is merged or re-split);
+            ``False`` reproduces the code's tail rule (merge only tails ``< tail_merge_fraction * T_min``).
+        tail_merge_fraction: see ``strict_spans``.
+        scene_cut_boundaries: irregular keyframes (scene cuts) start a new segment when both sides keep
+            ``T_min``.
+        anchor_mode: ``"midpoint"`` (code: I-canvas anchors at segment midpoints plus t=0, groups run
+            anchor to anchor) or ``"start"`` (groups are the segments, anchored at their first frame).
+        tail_anchor_min_seconds: midpoint mode drops the last anchor when its group is shorter.
+
+    Candidate frames (the information-reweighted timeline):
+        candidates_per_canvas / min_candidates / max_candidates: ``seq_len =
+            clamp(candidates_per_canvas * canvases, min_candidates, max_candidates)``.
+        uniform_mix: weight of the uniform component in the energy-CDF sampler.
+        max_candidates_per_bin: cap per time bin.
+        peaks_cap / peaks_per_second / peak_neighbors: energy-peak frame injection.
+
+    Saliency:
+        motion: ``"auto"`` (motion vectors when the codec exports them, else residual-only),
+            ``"mv"`` or ``"residual-only"``.
+        reencode_without_mvs: for codecs without MV export, re-encode to H.264 with PyAV first.
+        reencode_preset / reencode_crf: x264 settings of that re-encode.
+        mv_unit_div / mv_percentile / res_percentile / w_mv / w_res: official normalisation and fusion.
+        mv_compensate: ``"none"`` or ``"median"`` (subtract the per-frame median vector).
+        mv_direction: ``"l0"`` (code) or ``"both"`` (max of L0/L1 magnitudes).
+        analysis_downsample: saliency maps are computed at canvas resolution divided by this factor
+            (1 = canvas resolution, as the code does); must divide ``patch_size``.
+        letterbox / letterbox_dark_threshold: mask dark borders out of the score map.
+        black_y_mean / black_y_std / corrupt_green_fraction / corrupt_g / corrupt_rb: bad-frame filter.
+
+    Selection:
+        rank_penalty: ``lambda`` of the per-frame rank attenuation.
+        rank_attenuation: ``"sqrt"`` (code, ``1/sqrt(1+lambda*rho)``) or ``"linear"`` (paper).
+        alpha_peak: frame mass = sum + ``alpha_peak`` * max of attenuated block scores.
+        bitcost_prior_beta: paper-style prior ``score *= 1 + beta * b_t`` (0 = off, the code).
+
+    Decoding:
+        thread_type: PyAV decoder threading.
+        torch_threads: torch intra-op threads while the tokenizer runs (restored afterwards); 1 avoids
+            contention with the decoder threads (0 = leave torch's setting alone).
+    """
+
+    patch_size: int = 14
+    merge_size: int = 2
+    min_pixels: int = 56 * 56
+    max_pixels: int = 150_000
+    max_visual_tokens: int | None = None
+    num_canvases: int | None = None
+    budget_min_pixels: int = 224 * 224
+    p_canvases_per_group: int = 3
+    max_groups: int = 16
+    min_group_frames: int = 4
+
+    bin_seconds: float = 0.5
+    smooth_bins: int = 1
+    energy: str = "log1p"
+    num_groups: int = 0
+    seconds_per_group: float = 8.0
+    max_auto_groups: int = 16
+    min_span_seconds: float = 1.5
+    max_span_seconds: float = 6.0
+    valley_radius_bins: int = 3
+    strict_spans: bool = True
+    tail_merge_fraction: float = 0.5
+    scene_cut_boundaries: bool = True
+    anchor_mode: str = "midpoint"
+    tail_anchor_min_seconds: float = 4.0
+
+    candidates_per_canvas: int = 8
+    min_candidates: int = 64
+    max_candidates: int = 1024
+    uniform_mix: float = 0.15
+    max_candidates_per_bin: int = 16
+    peaks_cap: int = 8
+    peaks_per_second: float = 0.5
+    peak_neighbors: int = 1
+
+    motion: str = "auto"
+    reencode_without_mvs: bool = False
+    reencode_preset: str = "veryfast"
+    reencode_crf: int = 20
+    mv_unit_div: float = 4.0
+    mv_percentile: float = 95.0
+    res_percentile: float = 95.0
+    w_mv: float = 1.0
+    w_res: float = 1.0
+    mv_compensate: str = "none"
+    mv_direction: str = "l0"
+    analysis_downsample: int = 1
+    letterbox: bool = True
+    letterbox_dark_threshold: float = 16.0
+    black_y_mean: float = 8.0
+    black_y_std: float = 6.0
+    corrupt_green_fraction: float = 0.35
+    corrupt_g: int = 180
+    corrupt_rb: int = 90
+
+    rank_penalty: float = 0.35
+    rank_attenuation: str = "sqrt"
+    alpha_peak: float = 0.35
+    bitcost_prior_beta: float = 0.0
+
+    thread_type: str = "AUTO"
+    torch_threads: int = 1
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first invalid field."""
+        for name, choices in _CHOICES.items():
+            value = getattr(self, name)
+            if value not in choices:
+                raise ValueError(f"CodecConfig.{name} must be one of {choices}, got {value!r}")
+        positive_ints = (
+            "patch_size",
+            "merge_size",
+            "min_pixels",
+            "max_pixels",
+            "budget_min_pixels",
+            "max_groups",
+            "min_group_frames",
+            "max_auto_groups",
+            "valley_radius_bins",
+            "candidates_per_canvas",
+            "min_candidates",
+            "max_candidates",
+            "max_candidates_per_bin",
+            "analysis_downsample",
+        )
+        for name in positive_ints:
+            _check_int(name, getattr(self, name), minimum=1)
+        for name in (
+            "p_canvases_per_group",
+            "torch_threads",
+            "smooth_bins",
+            "num_groups",
+            "peaks_cap",
+            "peak_neighbors",
+        ):
+            _check_int(name, getattr(self, name), minimum=0)
+        for name in ("max_visual_tokens", "num_canvases"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_int(name, value, minimum=1)
+        if self.max_pixels < self.min_pixels:
+            raise ValueError(
+                f"CodecConfig.max_pixels ({self.max_pixels}) must be >= min_pixels ({self.min_pixels})"
+            )
+        if self.max_candidates < self.min_candidates:
+            raise ValueError(
+                f"CodecConfig.max_candidates ({self.max_candidates}) must be >= min_candidates "
+                f"({self.min_candidates})"
+            )
+        positive_floats = (
+            "bin_seconds",
+            "seconds_per_group",
+            "min_span_seconds",
+            "max_span_seconds",
+            "mv_unit_div",
+        )
+        for name in positive_floats:
+            _check_float(name, getattr(self, name), low=0.0, low_inclusive=False)
+        for name in (
+            "tail_anchor_min_seconds",
+            "peaks_per_second",
+            "w_mv",
+            "w_res",
+            "rank_penalty",
+            "alpha_peak",
+            "bitcost_prior_beta",
+            "letterbox_dark_threshold",
+            "black_y_mean",
+            "black_y_std",
+        ):
+            _check_float(name, getattr(self, name), low=0.0)
+        for name in ("uniform_mix", "tail_merge_fraction", "corrupt_green_fraction"):
+            _check_float(name, getattr(self, name), low=0.0, high=1.0)
+        for name in ("mv_percentile", "res_percentile"):
+            _check_float(name, getattr(self, name), low=0.0, high=100.0, low_inclusive=False)
+        if self.max_span_seconds < 2 * self.min_span_seconds:
+            raise ValueError(
+                f"CodecConfig.max_span_seconds ({self.max_span_seconds}) must be >= 2 * min_span_seconds "
+                f"({self.min_span_seconds}) so that every segment can keep T_min <= span <= T_max"
+            )
+        if self.w_mv + self.w_res <= 0:
+            raise ValueError("CodecConfig.w_mv + w_res must be > 0")
+        if self.patch_size % self.analysis_downsample:
+            raise ValueError(
+                f"CodecConfig.analysis_downsample ({self.analysis_downsample}) must divide "
+                f"patch_size ({self.patch_size})"
+            )
+        for name in ("corrupt_g", "corrupt_rb"):
+            _check_int(name, getattr(self, name), minimum=0)
+        if not 0 <= self.reencode_crf <= 51:
+            raise ValueError(f"CodecConfig.reencode_crf must be in [0, 51], got {self.reencode_crf}")
+
+    # ------------------------------------------------------------------ derived values
+    @property
+    def factor(self) -> int:
+        """Canvas side multiple ``patch_size * merge_size``."""
+        return self.patch_size * self.merge_size
+
+    @property
+    def min_bins(self) -> int:
+        """``T_min`` in bins (``ceil``; the code clamps ``T_min >= 0.25 s``)."""
+        return max(1, math.ceil(max(self.min_span_seconds, 0.25) / self.bin_seconds - 1e-9))
+
+    @property
+    def max_bins(self) -> int:
+        """``T_max`` in bins (``ceil``)."""
+        return max(self.min_bins, math.ceil(self.max_span_seconds / self.bin_seconds - 1e-9))
+
+    def replace(self, **overrides: Any) -> CodecConfig:
+        """A copy with some fields replaced (validated)."""
+        return with_overrides(self, **overrides)
+
+
+def with_overrides(config: CodecConfig | None, **overrides: Any) -> CodecConfig:
+    """``config`` (or the defaults) with ``overrides`` applied; unknown names raise ``ValueError``."""
+    base = config if config is not None else CodecConfig()
+    if not isinstance(base, CodecConfig):
+        raise ValueError(f"config must be a CodecConfig or None, got {type(base).__name__}")
+    names = {f.name for f in dataclasses.fields(CodecConfig)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(f"unknown CodecConfig field(s): {', '.join(unknown)}")
+    return dataclasses.replace(base, **overrides) if overrides else base
+
+
+def _check_int(name: str, value: object, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"CodecConfig.{name} must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"CodecConfig.{name} must be >= {minimum}, got {value}")
+
+
+def _check_float(
+    name: str,
+    value: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"CodecConfig.{name} must be a finite number, got {value!r}")
+    if low is not None and (value < low or (not low_inclusive and value == low)):
+        op = ">=" if low_inclusive else ">"
+        raise ValueError(f"CodecConfig.{name} must be {op} {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"CodecConfig.{name} must be <= {high}, got {value}")

@@ -1,0 +1,181 @@
+"""Stage 4a: per-frame saliency maps and block scores (official normalisation, spec ``codec.md`` §2).
+
+* motion: ``|v| / mv_unit_div`` from the (resized, rescaled) L0 field, ``m = clip(mag / max(P95, 1e-6), 0, 1)``;
+* residual: ``x = |res_u8 - 128|``, ``r = clip(x / max(P95, 1), 0, 1)``;
+* fusion ``s = clip((w_mv m + w_res r) / (w_mv + w_res), 0, 1)`` (residual only when there is no motion);
+* letterbox mask, then ``p x p`` patch sums and ``merge x merge`` block sums.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import CodecConfig
+
+__all__ = [
+    "FrameQuality",
+    "block_scores",
+    "frame_quality",
+    "fuse_saliency",
+    "letterbox_mask",
+    "motion_saliency",
+    "percentile",
+    "residual_saliency",
+    "saliency_map",
+]
+
+
+def percentile(x: np.ndarray, q: float) -> float:
+    """``np.percentile(x, q)`` (linear interpolation) computed with a partial sort."""
+    flat = np.asarray(x, dtype=np.float32).reshape(-1)
+    n = flat.size
+    if n == 0:
+        return 0.0
+    pos = (n - 1) * q / 100.0
+    lo = int(np.floor(pos))
+    hi = min(lo + 1, n - 1)
+    part = np.partition(flat, (lo, hi))
+    return float(part[lo] + (part[hi] - part[lo]) * (pos - lo))
+
+
+def motion_saliency(
+    flow: np.ndarray,
+    *,
+    unit_div: float = 4.0,
+    pct: float = 95.0,
+    compensate: str = "none",
+    direction: str = "l0",
+) -> np.ndarray:
+    """``float32 [h, w]`` normalised motion magnitude in ``[0, 1]``.
+
+    Args:
+        flow: ``float32 [4, h, w]`` (L0 x, L0 y, L1 x, L1 y).
+        compensate: ``"median"`` subtracts the per-frame median vector (camera-motion compensation).
+        direction: ``"l0"`` (official) or ``"both"`` (max of the L0 and L1 magnitudes).
+    """
+    lists = [flow[0:2]] if direction == "l0" else [flow[0:2], flow[2:4]]
+    mag = None
+    for v in lists:
+        v = v.astype(np.float32) / unit_div
+        if compensate == "median":
+            v = v - np.median(v.reshape(2, -1), axis=1)[:, None, None]
+        m = np.sqrt(v[0] * v[0] + v[1] * v[1])
+        mag = m if mag is None else np.maximum(mag, m)
+    assert mag is not None
+    scale = max(percentile(mag, pct), 1e-6)
+    return np.clip(mag / scale, 0.0, 1.0).astype(np.float32)
+
+
+def residual_saliency(residual_u8: np.ndarray, *, pct: float = 95.0) -> np.ndarray:
+    """``float32 [h, w]``: ``clip(|res - 128| / max(P95, 1), 0, 1)``."""
+    x = np.abs(residual_u8.astype(np.float32) - 128.0)
+    scale = max(percentile(x, pct), 1.0)
+    return np.clip(x / scale, 0.0, 1.0)
+
+
+def fuse_saliency(motion: np.ndarray | None, residual: np.ndarray, w_mv: float, w_res: float) -> np.ndarray:
+    """``clip((w_mv m + w_res r) / (w_mv + w_res), 0, 1)``; residual alone when ``motion`` is ``None``."""
+    if motion is None or w_mv == 0:
+        return residual if w_res > 0 else np.zeros_like(residual)
+    return np.clip((w_mv * motion + w_res * residual) / (w_mv + w_res), 0.0, 1.0)
+
+
+def saliency_map(
+    flow: np.ndarray | None, residual_u8: np.ndarray, config: CodecConfig, *, has_motion: bool
+) -> np.ndarray:
+    """Fused ``float32 [h, w]`` saliency of one frame.
+
+    Args:
+        flow: motion field of the frame, or ``None`` (I frame / no vectors: zero motion).
+        has_motion: the stream has motion vectors at all; when ``False`` the motion term is dropped
+            (residual-only saliency), otherwise a missing field counts as zero motion.
+    """
+    r = residual_saliency(residual_u8, pct=config.res_percentile)
+    if not has_motion:
+        return fuse_saliency(None, r, 0.0, 1.0)
+    if flow is None:
+        m = np.zeros_like(r)
+    else:
+        m = motion_saliency(
+            flow,
+            unit_div=config.mv_unit_div,
+            pct=config.mv_percentile,
+            compensate=config.mv_compensate,
+            direction=config.mv_direction,
+        )
+    return fuse_saliency(m, r, config.w_mv, config.w_res)
+
+
+def letterbox_mask(luma: np.ndarray, dark_threshold: float = 16.0, min_content: float = 0.25) -> np.ndarray:
+    """``float32 [h, w]`` 1 inside the content box, 0 on dark borders (rows/cols with mean ``< thr``).
+
+    Only outer contiguous dark rows/columns count; when the content box would keep less than
+    ``min_content`` of either side (e.g. a black frame), the mask is all ones.
+    """
+    h, w = luma.shape
+    rows = luma.mean(axis=1) >= dark_threshold
+    cols = luma.mean(axis=0) >= dark_threshold
+    mask = np.ones((h, w), dtype=np.float32)
+    if not rows.any() or not cols.any():
+        return mask
+    r0, r1 = int(np.argmax(rows)), h - int(np.argmax(rows[::-1]))
+    c0, c1 = int(np.argmax(cols)), w - int(np.argmax(cols[::-1]))
+    if (r1 - r0) < min_content * h or (c1 - c0) < min_content * w:
+        return mask
+    mask[:r0] = 0
+    mask[r1:] = 0
+    mask[:, :c0] = 0
+    mask[:, c1:] = 0
+    return mask
+
+
+def block_scores(score: np.ndarray, patch: int, merge: int) -> np.ndarray:
+    """``float64 [H/(patch*merge), W/(patch*merge)]`` sums of ``score`` over each merge block.
+
+    ``score`` is ``[H, W]`` with ``H, W`` multiples of ``patch * merge`` (``patch`` in analysis pixels).
+    Patch sums are taken first (``p x p``), then ``merge x merge`` of them, as in the official scorer.
+    """
+    h, w = score.shape
+    ph, pw = h // patch, w // patch
+    patches = (
+        score[: ph * patch, : pw * patch].reshape(ph, patch, pw, patch).sum(axis=(1, 3), dtype=np.float64)
+    )
+    return patches.reshape(ph // merge, merge, pw // merge, merge).sum(axis=(1, 3))
+
+
+@dataclass(frozen=True)
+class FrameQuality:
+    """Bad-frame test result: ``black`` (dark and flat) or ``corrupt`` (mostly saturated green)."""
+
+    black: bool
+    corrupt: bool
+    luma_mean: float
+    luma_std: float
+    green_fraction: float
+
+    @property
+    def good(self) -> bool:
+        return not (self.black or self.corrupt)
+
+
+def frame_quality(luma: np.ndarray, thumb_rgb: np.ndarray, config: CodecConfig) -> FrameQuality:
+    """Black: luma mean ``< black_y_mean`` and std ``< black_y_std``; corrupt: more than
+    ``corrupt_green_fraction`` of the thumbnail pixels have ``G > corrupt_g`` and ``R, B < corrupt_rb``."""
+    mean = float(luma.mean())
+    std = float(luma.std())
+    rgb = thumb_rgb.astype(np.int16)
+    green = (
+        (rgb[..., 1] > config.corrupt_g)
+        & (rgb[..., 0] < config.corrupt_rb)
+        & (rgb[..., 2] < config.corrupt_rb)
+    )
+    frac = float(green.mean()) if green.size else 0.0
+    return FrameQuality(
+        black=mean < config.black_y_mean and std < config.black_y_std,
+        corrupt=frac > config.corrupt_green_fraction,
+        luma_mean=mean,
+        luma_std=std,
+        green_fraction=frac,
+    )

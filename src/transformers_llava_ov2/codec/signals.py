@@ -1,0 +1,449 @@
+"""Stage 3: codec signals of the candidate frames, from ONE sequential decode pass.
+
+Per candidate frame the pass produces (all at the *analysis* resolution ``(h, w)`` = canvas size divided
+by ``analysis_downsample``, in the coded orientation):
+
+* the luma plane (``uint8 [h, w]``, area-downscaled by swscale);
+* the motion field from ``flags2=+export_mvs`` side data, densified on the 4x4 grid exactly like the
+  official patched reader (:func:`densify_motion_vectors`) and resized to ``(h, w)`` with the vector
+  components scaled (``float32 [4, h, w]``: L0 x, L0 y, L1 x, L1 y in analysis pixels, ``src - dst``);
+* the motion-compensated luma residual ``clip(128 + Y - pred)`` (``uint8 [h, w]``), ``pred`` being the
+  MV-warped past (L0) / future (L1) reference, bilinear ``grid_sample``; references are the nearest
+  I/P frames (the stream carries no ``ref_idx``). Without motion vectors (HEVC, VP9, AV1, MJPEG, ...)
+  the residual is the difference to the previous frame;
+* the decoded ``av.VideoFrame`` itself (kept only while the caller needs RGB from it).
+
+Only candidate frames and the references they need are converted; everything else is decoded and
+dropped. Frames are yielded in display order; B-frames wait for their future reference.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import av
+import numpy as np
+import torch
+import torch.nn.functional as F
+from av.video.reformatter import VideoReformatter
+
+from .bitstream import PICT_B, PICT_I
+from .probe import StreamProbe
+
+__all__ = [
+    "DecodeReport",
+    "FrameSignals",
+    "densify_motion_vectors",
+    "iter_frame_signals",
+    "mc_residual",
+    "plan_references",
+    "resize_motion_field",
+]
+
+_AV_ERRORS = (av.FFmpegError, OSError, ValueError, EOFError, MemoryError)
+_MAX_DECODE_ERRORS = 64
+
+
+@dataclass
+class FrameSignals:
+    """Signals of one candidate frame (analysis resolution, coded orientation).
+
+    Attributes:
+        index: display-order frame index.
+        time: seconds since the first frame.
+        pict_type: 1 I / 2 P / 3 B.
+        bits: exact compressed size of the frame in bits (``8 * packet size``).
+        luma: ``uint8 [h, w]``.
+        residual: ``uint8 [h, w]`` ``clip(128 + residual)``.
+        flow: ``float32 [4, h, w]`` motion field or ``None`` when the frame carries no vectors.
+        frame: the decoded frame (for RGB conversion of contributing frames).
+        thumb_rgb: ``uint8 [th, tw, 3]`` small RGB thumbnail (bad-frame test).
+    """
+
+    index: int
+    time: float
+    pict_type: int
+    bits: int
+    luma: np.ndarray
+    residual: np.ndarray
+    flow: np.ndarray | None
+    frame: Any
+    thumb_rgb: np.ndarray
+
+
+@dataclass
+class DecodeReport:
+    """What the decode pass met: frames decoded, errors, whether vectors were seen."""
+
+    frames_decoded: int = 0
+    last_index: int = -1
+    errors: list[str] = field(default_factory=list)
+    stopped_early: bool = False
+    frames_with_mvs: int = 0
+    candidates_emitted: int = 0
+    convert_seconds: float = 0.0
+
+
+# ---------------------------------------------------------------------------------------------- MVs
+def densify_motion_vectors(mvs: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Motion vectors on the official 4x4-cell grid.
+
+    Each exported vector fills cells ``dst/4 + [-w/8, w/8) x [-h/8, h/8)`` with ``src - dst`` (integer
+    pixels, i.e. ``trunc(motion / motion_scale)``); ``source < 0`` (past) goes to L0, ``source > 0``
+    (future) to L1; later vectors overwrite earlier ones like the reference C loop.
+
+    Args:
+        mvs: the structured array of ``frame.side_data["MOTION_VECTORS"].to_ndarray()``.
+        height / width: frame size in pixels.
+
+    Returns:
+        ``(grid int32 [4, ceil(H/4), ceil(W/4)]`` = L0x, L0y, L1x, L1y; ``mask bool [2, gh, gw]`` cells
+        covered by an L0 / L1 vector).
+    """
+    gh, gw = -(-height // 4), -(-width // 4)
+    grid = np.zeros((4, gh, gw), dtype=np.int32)
+    mask = np.zeros((2, gh, gw), dtype=bool)
+    if mvs is None or len(mvs) == 0:
+        return grid, mask
+    w = mvs["w"].astype(np.int64)
+    h = mvs["h"].astype(np.int64)
+    dst_x = mvs["dst_x"].astype(np.int64)
+    dst_y = mvs["dst_y"].astype(np.int64)
+    # cell ranges [x0, x0 + nx) x [y0, y0 + ny) with C semantics dst/4 -/+ w/8 (w, h >= 0)
+    nx, ny = 2 * (w // 8), 2 * (h // 8)
+    x0 = _c_div(dst_x, 4) - w // 8
+    y0 = _c_div(dst_y, 4) - h // 8
+    keep = (nx > 0) & (ny > 0)
+    dx = (mvs["src_x"].astype(np.int64) - dst_x).astype(np.int32)
+    dy = (mvs["src_y"].astype(np.int64) - dst_y).astype(np.int32)
+    future = mvs["source"].astype(np.int64) > 0
+    # Expand every vector to its cells, in vector order (so that later vectors win on overlaps).
+    count = np.where(keep, nx * ny, 0)
+    total = int(count.sum())
+    if total == 0:
+        return grid, mask
+    vec = np.repeat(np.arange(len(mvs)), count)
+    first = np.cumsum(count) - count
+    local = np.arange(total) - first[vec]
+    ly, lx = np.divmod(local, nx[vec])
+    cy = y0[vec] + ly
+    cx = x0[vec] + lx
+    inside = (cx >= 0) & (cx < gw) & (cy >= 0) & (cy < gh)
+    vec, flat = vec[inside], (cy * gw + cx)[inside]
+    fut = future[vec]
+    for lst, sel in ((0, ~fut), (1, fut)):
+        if not sel.any():
+            continue
+        idx = flat[sel]
+        grid[2 * lst].reshape(-1)[idx] = dx[vec[sel]]
+        grid[2 * lst + 1].reshape(-1)[idx] = dy[vec[sel]]
+        mask[lst].reshape(-1)[idx] = True
+    return grid, mask
+
+
+def _c_div(a: np.ndarray, b: int) -> np.ndarray:
+    """Integer division truncating toward zero (C semantics)."""
+    q = np.abs(a) // b
+    return np.where(a < 0, -q, q)
+
+
+def resize_motion_field(
+    grid: np.ndarray, mask: np.ndarray, out_hw: tuple[int, int], src_hw: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Bilinearly resize a 4x4-cell field to ``out_hw`` and rescale its vectors to output pixels.
+
+    Returns:
+        ``(flow float32 [4, h, w]`` in output pixels, ``weights float32 [2, h, w]`` L0/L1 coverage, or
+        ``None`` when the frame has no L1 vector: then every cell is predicted from the past reference).
+    """
+    oh, ow = out_hw
+    sh, sw = src_hw
+    has_l1 = bool(mask[1].any())
+    chans = [grid[:2]] if not has_l1 else [grid, mask]
+    t = torch.from_numpy(np.concatenate([c.astype(np.float32) for c in chans]))[None]
+    t = F.interpolate(t, size=(oh, ow), mode="bilinear", align_corners=False)[0]
+    if not has_l1:
+        flow = torch.cat([t, torch.zeros_like(t)])
+        flow[0] *= ow / sw
+        flow[1] *= oh / sh
+        return flow, None
+    flow = t[:4].clone()
+    flow[0::2] *= ow / sw
+    flow[1::2] *= oh / sh
+    return flow, t[4:]
+
+
+_BASE_GRIDS: dict[tuple[int, int], torch.Tensor] = {}
+
+
+def _base_grid(h: int, w: int) -> torch.Tensor:
+    key = (h, w)
+    if key not in _BASE_GRIDS:
+        ys = torch.arange(h, dtype=torch.float32)
+        xs = torch.arange(w, dtype=torch.float32)
+        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+        _BASE_GRIDS.clear()
+        _BASE_GRIDS[key] = torch.stack([gx, gy])  # [2, h, w] pixel centres
+    return _BASE_GRIDS[key]
+
+
+def _warp(refs: torch.Tensor, flows: torch.Tensor) -> torch.Tensor:
+    """Sample ``refs [B,1,h,w]`` at ``pixel + flow`` (``flows [B,2,h,w]``), bilinear, border padding."""
+    _, _, h, w = refs.shape
+    pos = _base_grid(h, w)[None] + flows
+    gx = (pos[:, 0] + 0.5) * (2.0 / w) - 1.0
+    gy = (pos[:, 1] + 0.5) * (2.0 / h) - 1.0
+    grid = torch.stack([gx, gy], dim=-1)
+    return F.grid_sample(refs, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def mc_residual(
+    cur: np.ndarray,
+    past: np.ndarray | None,
+    future: np.ndarray | None,
+    flow: torch.Tensor | None = None,
+    weights: torch.Tensor | None = None,
+) -> np.ndarray:
+    """``uint8 [h, w]`` ``clip(128 + cur - pred)`` with ``pred`` the motion-compensated prediction.
+
+    Args:
+        cur: ``uint8 [h, w]`` luma of the frame.
+        past / future: ``uint8 [h, w]`` luma of the L0 / L1 references (``None`` if absent).
+        flow: ``float32 [4, h, w]`` motion field (``src - dst``) or ``None`` (zero motion from ``past``).
+        weights: ``float32 [2, h, w]`` L0/L1 coverage of ``flow``; cells covered by neither list are
+            predicted from ``past`` with zero motion (intra blocks). ``None``: all cells from ``past``.
+    """
+    c = torch.from_numpy(cur).float()
+    if past is None and future is None:
+        return np.full(cur.shape, 128, dtype=np.uint8)
+    if flow is None or (weights is None and past is None):
+        ref = past if past is not None else future
+        pred = torch.from_numpy(ref).float()
+    elif weights is None:  # P-type prediction: every cell from the past reference
+        pred = _warp(torch.from_numpy(past)[None, None].float(), flow[None, 0:2])[0, 0]
+    else:
+        refs, flows, ws = [], [], []
+        w0 = weights[0] + (1.0 - (weights[0] + weights[1]).clamp(0.0, 1.0))
+        if past is not None:
+            refs.append(torch.from_numpy(past))
+            flows.append(flow[0:2])
+            ws.append(w0)
+        if future is not None:
+            refs.append(torch.from_numpy(future))
+            flows.append(flow[2:4])
+            ws.append(weights[1] if past is not None else weights[1] + w0)
+        preds = _warp(torch.stack(refs)[:, None].float(), torch.stack(flows))[:, 0]
+        wt = torch.stack(ws)
+        pred = (preds * wt).sum(0) / wt.sum(0).clamp_min(1e-6)
+    res = (c - pred).round_().add_(128.0).clamp_(0.0, 255.0)
+    return res.to(torch.uint8).numpy()
+
+
+# ---------------------------------------------------------------------------------------------- planning
+def plan_references(probe: StreamProbe, candidates: np.ndarray, use_mvs: bool) -> dict[int, tuple[int, int]]:
+    """``{candidate: (past_ref, future_ref)}`` (``-1`` = none).
+
+    With motion vectors: the nearest earlier I/P frame, and for B frames the nearest later I/P frame.
+    Without: the previous frame.
+    """
+    out: dict[int, tuple[int, int]] = {}
+    if not use_mvs:
+        for c in candidates.tolist():
+            out[c] = (c - 1, -1)
+        return out
+    refs = np.flatnonzero(probe.reference_frames())
+    for c in candidates.tolist():
+        i = int(np.searchsorted(refs, c))
+        past = int(refs[i - 1]) if i > 0 else -1
+        future = -1
+        if probe.pict_type[c] == PICT_B:
+            j = int(np.searchsorted(refs, c, side="right"))
+            future = int(refs[j]) if j < len(refs) else -1
+        out[c] = (past, future)
+    return out
+
+
+def _plane_view(frame: av.VideoFrame) -> np.ndarray:
+    return frame.to_ndarray()
+
+
+# ---------------------------------------------------------------------------------------------- decode
+def iter_frame_signals(
+    path: str | os.PathLike,
+    probe: StreamProbe,
+    candidates: np.ndarray,
+    analysis_hw: tuple[int, int],
+    *,
+    use_mvs: bool,
+    report: DecodeReport,
+    thread_type: str = "AUTO",
+    index_by_order: bool = False,
+    thumb_width: int = 64,
+) -> Iterator[FrameSignals]:
+    """Decode ``path`` once and yield :class:`FrameSignals` for every candidate, in display order.
+
+    Args:
+        path: the video file (already validated by the probe).
+        probe: its packet table (frame indices and picture types).
+        candidates: sorted candidate frame indices.
+        analysis_hw: ``(h, w)`` analysis size in the **coded** orientation.
+        use_mvs: request motion vectors (``flags2=+export_mvs``) and use I/P references.
+        report: filled in while decoding (errors, counts).
+        thread_type: decoder threading.
+        index_by_order: number frames by output order instead of pts (re-encoded streams).
+        thumb_width: width of the RGB thumbnail used by the bad-frame test.
+
+    Decoding errors are recorded in ``report`` and decoding goes on with the next packet; candidates that
+    never arrive are skipped.
+    """
+    cand = np.asarray(candidates, dtype=np.int64)
+    if len(cand) == 0:
+        return
+    refs = plan_references(probe, cand, use_mvs)
+    cand_set = set(cand.tolist())
+    needed_by: dict[int, int] = {}
+    for past, future in refs.values():
+        for r in (past, future):
+            if r >= 0:
+                needed_by[r] = needed_by.get(r, 0) + 1
+    need_luma = cand_set | set(needed_by)
+    last_needed = max(need_luma)
+    ah, aw = analysis_hw
+    th = max(2, round(thumb_width * ah / max(aw, 1)))
+    luma_fmt = VideoReformatter()
+    thumb_fmt = VideoReformatter()
+    lumas: dict[int, np.ndarray] = {}
+    pending: list[dict] = []  # candidates in display order waiting for data
+
+    def release(r: int) -> None:
+        if r < 0:
+            return
+        left = needed_by.get(r, 0) - 1
+        needed_by[r] = left
+        if left <= 0 and r not in cand_set_open:
+            lumas.pop(r, None)
+
+    cand_set_open = set(cand_set)
+
+    def finish(item: dict, future_ok: bool) -> FrameSignals:
+        idx = item["index"]
+        past, future = refs[idx]
+        past_luma = lumas.get(past) if past >= 0 else None
+        future_luma = lumas.get(future) if future >= 0 and future_ok else None
+        flow, weights = item["flow"], item["weights"]
+        residual = mc_residual(item["luma"], past_luma, future_luma, flow, weights)
+        release(past)
+        release(future)
+        cand_set_open.discard(idx)
+        if needed_by.get(idx, 0) <= 0:
+            lumas.pop(idx, None)
+        return FrameSignals(
+            index=idx,
+            time=float(probe.times[idx]) if idx < probe.total_frames else float(idx / probe.fps),
+            pict_type=int(item["pict"]),
+            bits=int(8 * probe.sizes[idx]) if idx < probe.total_frames else 0,
+            luma=item["luma"],
+            residual=residual,
+            flow=None if flow is None else flow.numpy(),
+            frame=item["frame"],
+            thumb_rgb=item["thumb"],
+        )
+
+    def ready(item: dict) -> bool:
+        _, future = refs[item["index"]]
+        return future < 0 or future in lumas or future <= report.last_index
+
+    try:
+        container = av.open(os.fspath(path))
+    except _AV_ERRORS as exc:  # the probe opened it; this is a race or a vanished file
+        report.errors.append(f"open: {exc}")
+        return
+    import time as _time
+
+    with container:
+        stream = container.streams.video[0]
+        stream.thread_type = thread_type
+        if use_mvs:
+            stream.codec_context.options = {"flags2": "+export_mvs"}
+        order_counter = -1
+
+        def handle(frame: av.VideoFrame) -> Iterator[FrameSignals]:
+            nonlocal order_counter
+            order_counter += 1
+            idx = None if index_by_order else probe.frame_index(frame.pts)
+            if idx is None:
+                idx = order_counter if index_by_order else report.last_index + 1
+            report.frames_decoded += 1
+            report.last_index = max(report.last_index, idx)
+            if idx in need_luma:
+                t0 = _time.perf_counter()
+                luma = luma_fmt.reformat(frame, width=aw, height=ah, format="gray", interpolation="AREA")
+                luma_np = _plane_view(luma)
+                if idx in needed_by:
+                    lumas[idx] = luma_np
+                if idx in cand_set:
+                    flow = weights = None
+                    if use_mvs:
+                        sd = frame.side_data.get("MOTION_VECTORS")
+                        if sd is not None:
+                            mv = sd.to_ndarray()
+                            if len(mv):
+                                report.frames_with_mvs += 1
+                                grid, mask = densify_motion_vectors(mv, frame.height, frame.width)
+                                flow, weights = resize_motion_field(
+                                    grid, mask, (ah, aw), (frame.height, frame.width)
+                                )
+                    thumb = thumb_fmt.reformat(frame, width=thumb_width, height=th, format="rgb24")
+                    pict = probe.pict_type[idx] if idx < probe.total_frames else PICT_I
+                    pending.append(
+                        {
+                            "index": idx,
+                            "luma": luma_np,
+                            "flow": flow,
+                            "weights": weights,
+                            "frame": frame,
+                            "thumb": thumb.to_ndarray(),
+                            "pict": pict,
+                        }
+                    )
+                report.convert_seconds += _time.perf_counter() - t0
+            while pending and ready(pending[0]):
+                t0 = _time.perf_counter()
+                sig = finish(pending.pop(0), True)
+                report.convert_seconds += _time.perf_counter() - t0
+                report.candidates_emitted += 1
+                yield sig
+
+        errors = 0
+        try:
+            for packet in container.demux(stream):
+                try:
+                    frames = packet.decode()
+                except _AV_ERRORS as exc:
+                    errors += 1
+                    report.errors.append(f"decode: {exc}")
+                    if errors > _MAX_DECODE_ERRORS:
+                        report.stopped_early = True
+                        break
+                    continue
+                for frame in frames:
+                    yield from handle(frame)
+                if report.last_index >= last_needed and not pending:
+                    report.stopped_early = True
+                    break
+        except _AV_ERRORS as exc:
+            report.errors.append(f"demux: {exc}")
+        if not report.stopped_early:
+            try:
+                for frame in stream.codec_context.decode(None):
+                    yield from handle(frame)
+            except _AV_ERRORS as exc:
+                report.errors.append(f"flush: {exc}")
+    # whatever still waits for a future reference that never came: past reference only
+    while pending:
+        sig = finish(pending.pop(0), False)
+        report.candidates_emitted += 1
+        yield sig
