@@ -71,7 +71,7 @@ class LlavaOnevision2PreTrainedModel(PreTrainedModel):
     _skip_keys_device_placement = ["past_key_values"]
     _supports_flash_attn = True
     _supports_sdpa = True
-    _supports_flex_attn = False
+    _supports_flex_attn = True
     _supports_attention_backend = True
     _can_compile_fullgraph = False
 

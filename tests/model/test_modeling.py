@@ -273,3 +273,17 @@ def test_device_map_auto_and_dtypes(tmp_path):
 def test_no_split_modules_exist(model):
     classes = {type(mod).__name__ for mod in model.modules()}
     assert set(model._no_split_modules) <= classes
+
+
+def test_flex_attention_vision_tower_matches_eager():
+    """flex_attention runs through the batched segment path (no mask needed); CPU flex is inference-only."""
+    m = tiny_model(small_config(vision_layers=1), seed=0)
+    m.set_attn_implementation({"vision_config": "eager", "text_config": "sdpa", "": "sdpa"})
+    grid = torch.tensor([(1, 2, 2), (6, 2, 2)])
+    px = torch.randn(28, 588)
+    with torch.no_grad():
+        expected = torch.cat(m.get_image_features(px, grid).pooler_output)
+        m.set_attn_implementation({"vision_config": "flex_attention", "text_config": "sdpa", "": "sdpa"})
+        assert m.model.visual.config._attn_implementation == "flex_attention"
+        got = torch.cat(m.get_image_features(px, grid).pooler_output)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
