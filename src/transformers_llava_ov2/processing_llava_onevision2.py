@@ -17,6 +17,7 @@ factories through module paths, for both the ``"pil"`` and ``"torchvision"`` bac
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -175,12 +176,10 @@ class LlavaOnevision2Processor(ProcessorMixin):
             **_known_keys(image_dict, LlavaOnevision2ImageProcessor)
         )
         video_dict: dict[str, Any] = {}
-        try:
+        with contextlib.suppress(OSError):
             video_dict, _ = LlavaOnevision2VideoProcessor.get_video_processor_dict(
                 pretrained_model_name_or_path, subfolder=subfolder, **kwargs
             )
-        except OSError:
-            pass
         if (
             video_dict.get("video_processor_type") == LlavaOnevision2VideoProcessor.__name__
             and "video_layout" in video_dict
@@ -193,6 +192,21 @@ class LlavaOnevision2Processor(ProcessorMixin):
                 patch_size=image_processor.patch_size, merge_size=image_processor.merge_size
             )
         return [image_processor, tokenizer, video_processor]
+
+    def save_pretrained(
+        self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs: Any
+    ) -> Any:
+        """``ProcessorMixin.save_pretrained`` without the last call's truncation/padding state.
+
+        A ``tokenizers``-backed tokenizer keeps the truncation/padding of its last call in its Rust backend and
+        ``save_pretrained`` serialises it into ``tokenizer.json`` (so ``max_length=5`` once would truncate every
+        later call of the reloaded processor). Both are cleared before saving.
+        """
+        backend = getattr(self.tokenizer, "_tokenizer", None)
+        if backend is not None and hasattr(backend, "no_truncation") and hasattr(backend, "no_padding"):
+            backend.no_truncation()
+            backend.no_padding()
+        return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
 
     # ------------------------------------------------------------------ main entry point
     def __call__(

@@ -29,6 +29,8 @@ def processor(qwen_tokenizer):
     from transformers_llava_ov2.processing_llava_onevision2 import LlavaOnevision2Processor
 
     qwen_tokenizer.padding_side = "left"
+    qwen_tokenizer._tokenizer.no_truncation()  # the Rust backend keeps the last call's settings
+    qwen_tokenizer._tokenizer.no_padding()
     return LlavaOnevision2Processor(tokenizer=qwen_tokenizer)
 
 

@@ -18,7 +18,10 @@ from transformers_llava_ov2.video_types import raster_to_block_order
 
 def _images(seed: int = 0) -> list:
     rng = np.random.default_rng(seed)
-    rgb = [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for h, w in [(90, 120), (333, 201), (700, 1000)]]
+    rgb = [
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        for h, w in [(90, 120), (333, 201), (700, 1000)]
+    ]
     gray = Image.fromarray(rng.integers(0, 256, (50, 70), dtype=np.uint8))
     rgba = Image.fromarray(rng.integers(0, 256, (64, 48, 4), dtype=np.uint8), mode="RGBA")
     arr = rng.integers(0, 256, (120, 80, 3), dtype=np.uint8)
@@ -56,7 +59,9 @@ def test_per_call_budget_needs_no_deprecation_warning(recwarn):
 
 
 def test_patch_positions_block_order_and_t0():
-    out = LlavaOnevision2ImageProcessor()(_images()[:3], min_pixels=3136, max_pixels=50176, return_tensors="pt")
+    out = LlavaOnevision2ImageProcessor()(
+        _images()[:3], min_pixels=3136, max_pixels=50176, return_tensors="pt"
+    )
     pos = out["patch_positions"].numpy()
     grid = out["image_grid_thw"].numpy()
     assert pos.dtype == np.int64 and pos.shape == (out["pixel_values"].shape[0], 3)

@@ -123,7 +123,9 @@ def test_frame_pixel_budget_follows_qwen_vl_utils():
     # many frames: the whole-video budget (90316800 / T * 2) caps each frame
     assert frame_pixel_budget(768, min_pixels=84100, max_pixels=1605632) == (84100, 235200)
     # caps disabled -> only max_pixels
-    assert frame_pixel_budget(32, min_pixels=200704, max_pixels=1605632, frame_max_pixels=0, total_pixels=0) == (
+    assert frame_pixel_budget(
+        32, min_pixels=200704, max_pixels=1605632, frame_max_pixels=0, total_pixels=0
+    ) == (
         200704,
         1605632,
     )
@@ -185,7 +187,9 @@ def test_decoded_arrays_with_metadata():
     _, info = vp.process_one(frames, metadata=meta, **SMALL)  # full video -> sampled like a file
     assert info.frame_indices == [0, 6, 13, 19]
     meta = {"fps": 10.0, "frames_indices": [2, 4, 6, 8]}
-    arrays, info = vp.process_one(frames[:4].transpose(0, 3, 1, 2), metadata=meta, **SMALL)  # pre-sampled, TCHW
+    arrays, info = vp.process_one(
+        frames[:4].transpose(0, 3, 1, 2), metadata=meta, **SMALL
+    )  # pre-sampled, TCHW
     assert info.timestamps == pytest.approx([0.2, 0.4, 0.6, 0.8])
     ref, _ = vp.process_one(frames[:4], metadata=meta, **SMALL)
     np.testing.assert_array_equal(arrays["pixel_values"], ref["pixel_values"])
@@ -194,11 +198,11 @@ def test_decoded_arrays_with_metadata():
 def test_missing_and_corrupt_files_raise_video_decode_error(tmp_path, processor):
     vp = LlavaOnevision2VideoProcessor()
     missing = tmp_path / "nope.mp4"
-    with pytest.raises(VideoDecodeError, match="nope.mp4"):
+    with pytest.raises(VideoDecodeError, match=r"nope\.mp4"):
         vp.process_one(str(missing))
     bad = tmp_path / "garbage.mp4"
     bad.write_bytes(b"\x00not a video" * 100)
-    with pytest.raises(VideoDecodeError, match="garbage.mp4"):
+    with pytest.raises(VideoDecodeError, match=r"garbage\.mp4"):
         processor(text=f"{VSTART}{VIDEO_PAD}{VEND}", videos=[str(bad)])
     with pytest.raises(VideoDecodeError, match="only local files"):
         vp.process_one("https://example.com/v.mp4")
@@ -216,9 +220,21 @@ def test_invalid_options_are_rejected():
 
 def test_save_load_keeps_settings(tmp_path):
     vp = LlavaOnevision2VideoProcessor(
-        video_layout="training", timestamp_decimals=2, max_frames=16, fps=2.0, video_backend="codec", max_visual_tokens=512
+        video_layout="training",
+        timestamp_decimals=2,
+        max_frames=16,
+        fps=2.0,
+        video_backend="codec",
+        max_visual_tokens=512,
     )
     vp.save_pretrained(tmp_path)
     loaded = LlavaOnevision2VideoProcessor.from_pretrained(tmp_path)
-    for key in ("video_layout", "timestamp_decimals", "max_frames", "fps", "video_backend", "max_visual_tokens"):
+    for key in (
+        "video_layout",
+        "timestamp_decimals",
+        "max_frames",
+        "fps",
+        "video_backend",
+        "max_visual_tokens",
+    ):
         assert getattr(loaded, key) == getattr(vp, key), key
