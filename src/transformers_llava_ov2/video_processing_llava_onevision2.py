@@ -499,6 +499,9 @@ class LlavaOnevision2VideoProcessor(VideoProcessorMixin):
         if isinstance(cfg, dict):
             overrides.update(cfg)
             cfg = None
+        if cfg is None:  # canvases must fit the model: default to the processor's patch/merge
+            overrides.setdefault("patch_size", int(opts["patch_size"]))
+            overrides.setdefault("merge_size", int(opts["merge_size"]))
         if opts["max_visual_tokens"] is not None:
             overrides["max_visual_tokens"] = int(opts["max_visual_tokens"])
         return tokenize_video(source, cfg, **overrides)
