@@ -53,6 +53,7 @@ __all__ = [
     "LlavaOnevision2VideosKwargs",
     "flatten_video_inputs",
     "frame_pixel_budget",
+    "normalize_and_patchify",
     "render_video_prompt",
     "resize_frames",
 ]
@@ -201,6 +202,45 @@ def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
         )
         y = y.clamp_(0, 255).round_().to(torch.uint8)
     return y.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def normalize_and_patchify(
+    frames: np.ndarray,
+    *,
+    patch_size: int,
+    merge_size: int,
+    rescale_factor: float,
+    image_mean: Sequence[float],
+    image_std: Sequence[float],
+    do_rescale: bool = True,
+    do_normalize: bool = True,
+) -> np.ndarray:
+    """``uint8 [T, H, W, 3]`` frames to ``float32 [T*gh*gw, 3*p*p]`` rows in merge-block order.
+
+    Bit-identical to ``LlavaOnevision2ImageProcessor(do_resize=False)`` frame by frame (same float64 rescale
+    then float32 cast, same float32 ``(x - mean) / std``), but done with a 256-entry lookup table per channel
+    and one reshape, which is several times faster for long videos.
+    """
+    t, h, w, c = frames.shape
+    p, m = patch_size, merge_size
+    gh, gw = h // p, w // p
+    if h % (p * m) or w % (p * m):
+        raise ValueError(f"frames of {h}x{w} are not multiples of patch*merge={p * m}")
+    values = np.arange(256, dtype=np.float64)
+    values = (values * rescale_factor).astype(np.float32) if do_rescale else values.astype(np.float32)
+    if do_normalize:
+        mean = np.asarray(image_mean, dtype=np.float32)
+        std = np.asarray(image_std, dtype=np.float32)
+        lut = (values[None, :] - mean[:, None]) / std[:, None]  # [3, 256] float32
+    else:
+        lut = np.broadcast_to(values, (c, 256))
+    out = np.empty((t * gh * gw, c * p * p), dtype=np.float32)
+    rows = gh * gw
+    for i in range(t):
+        frame = np.stack([lut[ch][frames[i, :, :, ch]] for ch in range(c)])  # [C, H, W] float32
+        blocks = frame.reshape(c, gh // m, m, p, gw // m, m, p).transpose(1, 4, 2, 5, 0, 3, 6)
+        out[i * rows : (i + 1) * rows] = blocks.reshape(rows, c * p * p)
+    return out
 
 
 def _is_frame(x: Any) -> bool:
@@ -355,6 +395,18 @@ class LlavaOnevision2VideoProcessor(VideoProcessorMixin):
             temporal_patch_size=1,
         )
 
+    def _normalize_and_patchify(self, frames: np.ndarray, opts: dict[str, Any]) -> np.ndarray:
+        return normalize_and_patchify(
+            frames,
+            patch_size=opts["patch_size"],
+            merge_size=opts["merge_size"],
+            rescale_factor=opts["rescale_factor"],
+            image_mean=opts["image_mean"],
+            image_std=opts["image_std"],
+            do_rescale=bool(opts["do_rescale"]),
+            do_normalize=bool(opts["do_normalize"]),
+        )
+
     # ------------------------------------------------------------------ decoding
     def fetch_videos(self, video_url_or_urls: Any, sample_indices_fn: Any = None) -> Any:
         """Decode paths / ``file://`` URLs into ``SampledFrames`` with the frames back end (PyAV)."""
@@ -452,12 +504,11 @@ class LlavaOnevision2VideoProcessor(VideoProcessorMixin):
         h, w = smart_resize(
             frames.shape[1], frames.shape[2], factor=factor, min_pixels=min_px, max_pixels=max_px
         )
-        improc = self._image_processor(opts)
         if opts["frame_resize"] == "torch":
             frames = resize_frames(frames, h, w)
-            out = improc(list(frames), do_resize=False, return_tensors=None)
+            out = {"pixel_values": self._normalize_and_patchify(frames, opts)}
         elif opts["frame_resize"] == "pil":
-            out = improc(
+            out = self._image_processor(opts)(
                 list(frames), do_resize=True, min_pixels=min_px, max_pixels=max_px, return_tensors=None
             )
         else:
@@ -517,9 +568,7 @@ class LlavaOnevision2VideoProcessor(VideoProcessorMixin):
             )
         if ct.num_canvases == 0:
             raise VideoDecodeError(ct.source, "the codec tokenizer produced no canvases")
-        improc = self._image_processor(opts)
-        out = improc(list(ct.canvases), do_resize=False, return_tensors=None)
-        pixels = np.asarray(out["pixel_values"], dtype=np.float32)
+        pixels = self._normalize_and_patchify(ct.canvases, opts)
         if pixels.shape[0] != ct.num_patches:
             raise ValueError(
                 f"codec canvases of {ct.source!r} gave {pixels.shape[0]} patches, expected {ct.num_patches}"

@@ -91,6 +91,16 @@ def test_generate_codec_video_and_mixed(processor, model):
     _generate(model, inputs)
 
 
+def test_generate_codec_video_from_a_file(processor, model, small_h264_clip):
+    codec = pytest.importorskip("transformers_llava_ov2.codec")
+    if not hasattr(codec, "tokenize_video"):
+        pytest.skip("the codec tokenizer (codec.tokenize_video) is not available yet")
+    content = [{"type": "video", "path": str(small_h264_clip.path)}, {"type": "text", "text": "When?"}]
+    inputs = _chat(processor, content, video_backend="codec", max_visual_tokens=64)
+    _check_counts(processor, inputs)
+    _generate(model, inputs)
+
+
 def test_generate_batch_of_two_matches_single(processor, model, small_h264_clip):
     texts = [
         f"<|im_start|>user\n{VID}Q<|im_end|>\n<|im_start|>assistant\n",

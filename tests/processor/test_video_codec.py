@@ -91,14 +91,37 @@ def test_file_through_the_codec_tokenizer(small_h264_clip, processor):
     codec = pytest.importorskip("transformers_llava_ov2.codec")
     if not hasattr(codec, "tokenize_video"):
         pytest.skip("the codec tokenizer (codec.tokenize_video) is not available yet")
-    ct = codec.tokenize_video(str(small_h264_clip.path))
-    out = processor(
-        text=f"{VSTART}{VIDEO_PAD}{VEND}",
-        videos=[str(small_h264_clip.path)],
-        video_backend="codec",
-        return_metadata=True,
-    )
-    info = out["video_metadata"][0]
-    assert info.backend == "codec" and out["image_grid_thw"].tolist() == [[ct.num_canvases, *ct.grid_hw]]
+    path = str(small_h264_clip.path)
+    ct = codec.tokenize_video(path)
+    out = processor(text=f"{VSTART}{VIDEO_PAD}{VEND}", videos=[ct], return_metadata=True)
+    assert out["video_metadata"][0].backend == "codec"
+    assert out["image_grid_thw"].tolist() == [[ct.num_canvases, *ct.grid_hw]]
     np.testing.assert_array_equal(np.asarray(out["patch_positions"]), ct.block_positions())
     assert sum(np.asarray(out["input_ids"][0]) == processor.image_token_id) == ct.num_tokens
+    # the same through a path (the processor runs the tokenizer itself)
+    out = processor(
+        text=f"{VSTART}{VIDEO_PAD}{VEND}", videos=[path], video_backend="codec", return_metadata=True
+    )
+    grid = np.asarray(out["image_grid_thw"])
+    assert len(grid) == 1 and grid[0, 1:].tolist() == list(ct.grid_hw)
+    assert len(out["patch_positions"]) == int(grid.prod(-1).sum()) == 4 * out["video_metadata"][0].num_tokens
+    assert (
+        sum(np.asarray(out["input_ids"][0]) == processor.image_token_id)
+        == out["video_metadata"][0].num_tokens
+    )
+
+
+def test_token_budget_and_canvas_rows_with_the_codec_tokenizer(small_h264_clip, processor):
+    codec = pytest.importorskip("transformers_llava_ov2.codec")
+    if not hasattr(codec, "tokenize_video"):
+        pytest.skip("the codec tokenizer (codec.tokenize_video) is not available yet")
+    path = str(small_h264_clip.path)
+    text = f"{VSTART}{VIDEO_PAD}{VEND}"
+    out = processor(
+        text=text, videos=[path], video_backend="codec", max_visual_tokens=32, return_metadata=True
+    )
+    assert 0 < out["video_metadata"][0].num_tokens <= 32
+    rows = processor(text=text, videos=[path], video_backend="codec", codec_grid="canvas")["image_grid_thw"]
+    assert all(r[0] == 1 for r in rows)
+    decoded = processor.tokenizer.decode(out["input_ids"][0])
+    assert decoded.endswith(f"{VEND}\n") and decoded.startswith("<0.0 seconds>")

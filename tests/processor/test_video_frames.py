@@ -238,3 +238,13 @@ def test_save_load_keeps_settings(tmp_path):
         "max_visual_tokens",
     ):
         assert getattr(loaded, key) == getattr(vp, key), key
+
+
+def test_torch_path_normalisation_is_bit_exact_with_the_image_processor():
+    sf = _sampled(3, h=90, w=130, seed=5)
+    arrays, info = LlavaOnevision2VideoProcessor().process_one(sf, video_layout="training", **SMALL)
+    h, w = info.extra["frame_size"]
+    ref = LlavaOnevision2ImageProcessor()(
+        list(resize_frames(sf.frames, h, w)), do_resize=False, return_tensors="np"
+    )
+    np.testing.assert_array_equal(arrays["pixel_values"], ref["pixel_values"])
