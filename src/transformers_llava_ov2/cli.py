@@ -317,8 +317,9 @@ def _codec_summary(tokens: Any, budget: int | None) -> tuple[str, dict[str, Any]
         + f"; {src_frames} of {tokens.total_frames} source frames contribute tokens",
         f"  stages   : {_stage_line(dict(tokens.stage_seconds))}",
     ]
-    if tokens.backend_info:
-        lines.append(f"  signals  : {', '.join(f'{k}={v}' for k, v in tokens.backend_info.items())}")
+    facts = [f"{k}={v}" for k, v in tokens.backend_info.items() if isinstance(v, (str, int, float, bool))]
+    if facts:
+        lines.append(f"  signals  : {', '.join(facts[:8])}" + (" ..." if len(facts) > 8 else ""))
     summary = {
         "backend": "codec",
         "source": str(tokens.source),

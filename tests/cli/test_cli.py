@@ -99,11 +99,27 @@ def test_tokenize_codec_on_default_clip(tmp_path, capsys):
 
 
 @pytest.mark.skipif(not HAS_CODEC, reason="the codec tokenizer (codec.tokenize_video) is not available yet")
-def test_codec_budget_too_small_is_a_user_error(tmp_path, capsys):
-    rc = main(["tokenize", "--out", str(tmp_path), "--max-visual-tokens", "1", "-q"])
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--max-visual-tokens", "0"], "must be >= 1"),
+        (["--num-canvases", "-2"], "must be >= 1"),
+        (["--max-pixels", "100"], "invalid codec settings"),
+    ],
+)
+def test_codec_bad_budgets_are_user_errors(tmp_path, capsys, extra, needle):
+    rc = main(["tokenize", "--out", str(tmp_path), "-q", *extra])
     err = capsys.readouterr().err
     assert rc == 2
-    assert "error" in err and "Traceback" not in err
+    assert needle in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(not HAS_CODEC, reason="the codec tokenizer (codec.tokenize_video) is not available yet")
+def test_codec_tiny_budget_still_tokenizes(tmp_path, capsys):
+    rc = main(["tokenize", "--out", str(tmp_path), "-q", "--max-visual-tokens", "8", "--no-pictures"])
+    assert rc == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert 1 <= summary["num_tokens"] <= 8 and summary["pictures"] == []
 
 
 @pytest.mark.parametrize(
