@@ -353,3 +353,16 @@ def test_save_does_not_persist_the_last_calls_truncation(processor, tmp_path):
     assert json.loads((tmp_path / "tokenizer.json").read_text())["truncation"] is None
     loaded = LlavaOnevision2Processor.from_pretrained(tmp_path)
     assert len(loaded(text="a b c d e f g")["input_ids"][0]) == 7
+
+
+def test_image_items_by_path(processor, tmp_path):
+    path = tmp_path / "img.png"
+    _image().save(path)
+    msgs = [
+        {"role": "user", "content": [{"type": "image", "path": str(path)}, {"type": "text", "text": "?"}]}
+    ]
+    out = processor.apply_chat_template(
+        msgs, tokenize=True, return_dict=True, return_tensors="np", processor_kwargs=dict(SMALL)
+    )
+    ref = processor.image_processor([_image()], return_tensors="np", **SMALL)
+    np.testing.assert_array_equal(out["pixel_values"], ref["pixel_values"])
