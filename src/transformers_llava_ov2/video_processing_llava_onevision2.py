@@ -33,6 +33,7 @@ import torch
 from transformers.image_processing_utils import BatchFeature
 from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, PILImageResampling
 from transformers.processing_utils import VideosKwargs
+from transformers.utils import logging
 from transformers.video_processing_utils import VideoProcessorMixin
 
 from .errors import VideoDecodeError
@@ -57,6 +58,8 @@ __all__ = [
     "render_video_prompt",
     "resize_frames",
 ]
+
+logger = logging.get_logger(__name__)
 
 DEFAULT_FRAME_MAX_PIXELS = 768 * 28 * 28
 """602112: ``qwen_vl_utils``' per-frame cap (VIDEO_MAX_TOKEN_NUM * 28²) that the official evaluation applies."""
@@ -436,6 +439,11 @@ class LlavaOnevision2VideoProcessor(VideoProcessorMixin):
         total = _metadata_get(meta, "total_num_frames")
         if fps is None:
             fps = float(opts["fps"] or 1.0) if indices is None else 1.0
+            logger.warning_once(
+                "A decoded video was passed without `video_metadata` fps; its frames are taken as sampled at "
+                f"{fps} frame(s) per second for the <t seconds> tags. Pass video_metadata={{'fps': ...}} for "
+                "correct timestamps."
+            )
         fps = float(fps)
         if indices is None:
             indices = np.arange(frames.shape[0], dtype=np.int64)
