@@ -27,6 +27,7 @@ __all__ = [
     "plot_canvases",
     "plot_contact_sheet",
     "plot_kept_heatmap",
+    "plot_token_coverage",
     "save_figure",
     "token_counts_per_frame",
 ]
@@ -331,6 +332,51 @@ def plot_contact_sheet(
         title
         or f"{frames.num_frames} uniformly sampled frames{shown} of {Path(frames.source).name} "
         f"({frames.duration:.1f}s, {frames.fps:.2f} fps)",
+        fontsize=10,
+    )
+    return fig
+
+
+def plot_token_coverage(
+    tokens: CodecTokens,
+    frames: SampledFrames,
+    frame_tokens: int | np.ndarray,
+    *,
+    title: str | None = None,
+) -> Figure:
+    """Where in time each back end spends its tokens: codec (per source frame) vs uniform frames.
+
+    Args:
+        tokens: the codec tokenization.
+        frames: the uniformly sampled frames of the same video.
+        frame_tokens: LLM tokens per sampled frame (one number for all, or one per frame).
+    """
+    fig = _new_figure(11, 3.8)
+    ax = fig.subplots()
+    m2 = tokens.merge_size**2
+    ids, ts, counts = token_counts_per_frame(tokens)
+    anchor_frames = {g.anchor_frame for g in tokens.groups}
+    colors = [_ROLE_COLORS[ROLE_I] if f in anchor_frames else _ROLE_COLORS[ROLE_P] for f in ids]
+    ax.vlines(ts, 0, counts / m2, colors=colors, lw=2, label=f"codec: {tokens.num_tokens} tokens")
+    per = np.broadcast_to(np.asarray(frame_tokens, dtype=np.float64), (frames.num_frames,))
+    ax.vlines(
+        frames.timestamps,
+        0,
+        -per,
+        colors="#2ca02c",
+        lw=2,
+        label=f"uniform frames: {int(per.sum())} tokens",
+    )
+    for g in tokens.groups:
+        ax.axvline(g.start, color="#444444", lw=0.8, ls="--")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xlim(0, float(tokens.duration) or 1.0)
+    ax.set_xlabel("source time (s)")
+    ax.set_ylabel("LLM tokens (codec up, frames down)")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(
+        title
+        or "Token spend over time at the same budget: codec (red = anchor, blue = P) vs uniform frames (green)",
         fontsize=10,
     )
     return fig
