@@ -11,6 +11,7 @@ from .configuration_llava_onevision2 import (
     tiny_config,
 )
 from .errors import LlavaOnevision2Error, VideoDecodeError
+from .image_processing_llava_onevision2 import LlavaOnevision2ImageProcessor
 from .modeling_llava_onevision2 import (
     LlavaOnevision2CausalLMOutputWithPast,
     LlavaOnevision2ForConditionalGeneration,
@@ -18,7 +19,10 @@ from .modeling_llava_onevision2 import (
     LlavaOnevision2PreTrainedModel,
     LlavaOnevision2VisionModel,
 )
+from .processing_llava_onevision2 import LlavaOnevision2Processor
 from .registration import register_auto_classes
+from .video_processing_llava_onevision2 import LlavaOnevision2VideoProcessor
+from .video_types import CodecTokens, SampledFrames
 
 __version__ = "0.1.0"
 
@@ -26,14 +30,19 @@ register_auto_classes()
 
 __all__ = [
     "RELEASED_VARIANTS",
+    "CodecTokens",
     "LlavaOnevision2CausalLMOutputWithPast",
     "LlavaOnevision2Config",
     "LlavaOnevision2Error",
     "LlavaOnevision2ForConditionalGeneration",
+    "LlavaOnevision2ImageProcessor",
     "LlavaOnevision2Model",
     "LlavaOnevision2PreTrainedModel",
+    "LlavaOnevision2Processor",
+    "LlavaOnevision2VideoProcessor",
     "LlavaOnevision2VisionConfig",
     "LlavaOnevision2VisionModel",
+    "SampledFrames",
     "VideoDecodeError",
     "register_auto_classes",
     "tiny_config",
