@@ -116,6 +116,9 @@ def nal_length_size(codec_name: str, extradata: bytes | None) -> int | None:
 class PictureTypeParser:
     """Callable ``(packet_bytes, is_keyframe) -> PICT_*`` for one stream.
 
+    :meth:`parse` also says whether the picture can be a reference (H.264 ``nal_ref_idc != 0``;
+    MPEG-4/MPEG-1/2 B pictures are never references; ``True`` when unknown).
+
     Args:
         codec_name: FFmpeg decoder name of the stream.
         extradata: the codec context's extradata (``avcC``/``hvcC`` record or Annex-B parameter sets).
@@ -125,12 +128,18 @@ class PictureTypeParser:
         self.codec_name = codec_name
         self.length_size = nal_length_size(codec_name, extradata)
         self._hevc_extra_bits: dict[int, int] = {}
+        self._ref = True
         if codec_name == "hevc" and extradata:
             for nal in self._extradata_nals(extradata):
                 self._maybe_hevc_pps(nal)
 
     # -------------------------------------------------------------- public
     def __call__(self, data: bytes | memoryview, is_keyframe: bool) -> int:
+        return self.parse(data, is_keyframe)[0]
+
+    def parse(self, data: bytes | memoryview, is_keyframe: bool) -> tuple[int, bool]:
+        """``(PICT_*, is_reference)`` of one packet."""
+        self._ref = True
         try:
             if self.codec_name == "h264":
                 pict = self._h264(data)
@@ -146,7 +155,10 @@ class PictureTypeParser:
             pict = PICT_UNKNOWN
         if pict == PICT_UNKNOWN:
             pict = PICT_I if is_keyframe else PICT_P
-        return pict
+        is_ref = self._ref
+        if self.codec_name in ("mpeg4", "mpeg1video", "mpeg2video") and pict == PICT_B:
+            is_ref = False
+        return pict, bool(is_ref or is_keyframe)
 
     # -------------------------------------------------------------- helpers
     def _nals(self, data: bytes | memoryview):
@@ -180,6 +192,7 @@ class PictureTypeParser:
                 continue
             nal_type = nal[0] & 0x1F
             if nal_type in (1, 5):
+                self._ref = (nal[0] >> 5) & 3 != 0
                 reader = BitReader(strip_emulation_prevention(nal[1:]))
                 reader.ue()  # first_mb_in_slice
                 return _H264_SLICE.get(reader.ue() % 5, PICT_UNKNOWN)

@@ -40,7 +40,8 @@ class CodecConfig:
         budget_min_pixels: when a token budget is set, canvases are shrunk no further than this many
             pixels before whole groups are dropped instead (see ``docs/codec.md``).
         p_canvases_per_group: ``m_g``, P-canvases per group (each group has 1 I-canvas + ``m_g``).
-        max_groups: hard cap on the number of groups (anchors are subsampled evenly beyond it).
+        max_groups: cap on the number of groups (anchors are subsampled evenly beyond it); 8 groups x 4
+            canvases = the 32-canvas target of the released inference recipe.
         min_group_frames: minimum frames between consecutive anchors (a group has at least this many
             frames, i.e. ``min_group_frames - 1`` non-anchor frames).
 
@@ -77,7 +78,8 @@ class CodecConfig:
         mv_compensate: ``"none"`` or ``"median"`` (subtract the per-frame median vector).
         mv_direction: ``"l0"`` (code) or ``"both"`` (max of L0/L1 magnitudes).
         analysis_downsample: saliency maps are computed at canvas resolution divided by this factor
-            (1 = canvas resolution, as the code does); must divide ``patch_size``.
+            (1 = canvas resolution, as the code does; 2 by default for speed, see ``docs/codec.md``);
+            must divide ``patch_size``.
         letterbox / letterbox_dark_threshold: mask dark borders out of the score map.
         black_y_mean / black_y_std / corrupt_green_fraction / corrupt_g / corrupt_rb: bad-frame filter.
 
@@ -101,7 +103,7 @@ class CodecConfig:
     num_canvases: int | None = None
     budget_min_pixels: int = 224 * 224
     p_canvases_per_group: int = 3
-    max_groups: int = 16
+    max_groups: int = 8
     min_group_frames: int = 4
 
     bin_seconds: float = 0.5
@@ -139,7 +141,7 @@ class CodecConfig:
     w_res: float = 1.0
     mv_compensate: str = "none"
     mv_direction: str = "l0"
-    analysis_downsample: int = 1
+    analysis_downsample: int = 2
     letterbox: bool = True
     letterbox_dark_threshold: float = 16.0
     black_y_mean: float = 8.0

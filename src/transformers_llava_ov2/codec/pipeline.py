@@ -348,6 +348,7 @@ def _run(
         {
             "motion": motion,
             "frames_decoded": report.frames_decoded,
+            "frames_skipped": report.frames_skipped,
             "candidates_decoded": report.candidates_emitted,
             "frames_with_mvs": report.frames_with_mvs,
             "bad_frames": bad_frames,
@@ -361,8 +362,12 @@ def _run(
     if report.errors:
         backend["decode_errors"] = len(report.errors)
         backend["decode_error_samples"] = report.errors[:5]
-    if report.last_index + 1 < probe.total_frames and not report.stopped_early:
-        backend["truncated"] = f"decoded up to frame {report.last_index} of {probe.total_frames}"
+    done = report.frames_decoded + report.frames_skipped
+    if done < decode_probe.total_frames and not report.stopped_early:
+        backend["truncated"] = (
+            f"only {report.frames_decoded} of {decode_probe.total_frames} frames could be decoded "
+            f"({report.frames_skipped} unneeded non-reference frames skipped)"
+        )
     return _assemble(source, probe, plan, layout, outputs, cfg, stages, backend)
 
 

@@ -47,6 +47,8 @@ class StreamProbe:
         sizes: ``int64 [T]`` compressed packet sizes in bytes (exact frame-level bit cost / 8).
         keyframe: ``bool [T]`` container keyframe flags.
         pict_type: ``int8 [T]`` 1 I, 2 P, 3 B (``bitstream.PICT_*``).
+        reference: ``bool [T]`` the picture may be used as a reference (``False`` only when the bitstream
+            says so: H.264 ``nal_ref_idc == 0``, MPEG-4/MPEG-2 B pictures).
         decode_order: ``int64 [T]`` demux position of each frame's packet.
         has_b_frames: whether any B picture was found.
         notes: problems met while demuxing (e.g. a truncated file), empty when none.
@@ -66,6 +68,7 @@ class StreamProbe:
     sizes: np.ndarray
     keyframe: np.ndarray
     pict_type: np.ndarray
+    reference: np.ndarray
     decode_order: np.ndarray
     has_b_frames: bool
     notes: tuple[str, ...] = ()
@@ -113,6 +116,7 @@ def probe_video(path: str | os.PathLike) -> StreamProbe:
         sizes: list[int] = []
         keys: list[bool] = []
         picts: list[int] = []
+        refs: list[bool] = []
         try:
             for packet in container.demux(stream):
                 size = packet.size
@@ -123,7 +127,9 @@ def probe_video(path: str | os.PathLike) -> StreamProbe:
                 sizes.append(size)
                 key = bool(packet.is_keyframe)
                 keys.append(key)
-                picts.append(parser(memoryview(packet), key))
+                pict, is_ref = parser.parse(memoryview(packet), key)
+                picts.append(pict)
+                refs.append(is_ref)
         except (av.FFmpegError, OSError, ValueError, EOFError) as exc:
             notes.append(f"demux stopped after {len(sizes)} packets: {exc}")
     if not sizes:
@@ -163,6 +169,7 @@ def probe_video(path: str | os.PathLike) -> StreamProbe:
         sizes=np.asarray(sizes, dtype=np.int64)[order],
         keyframe=np.asarray(keys, dtype=bool)[order],
         pict_type=pict,
+        reference=np.asarray(refs, dtype=bool)[order],
         decode_order=order.astype(np.int64),
         has_b_frames=bool(np.any(pict == PICT_B)),
         notes=tuple(notes),

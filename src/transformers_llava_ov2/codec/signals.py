@@ -39,12 +39,14 @@ __all__ = [
     "densify_motion_vectors",
     "iter_frame_signals",
     "mc_residual",
+    "motion_field",
     "plan_references",
-    "resize_motion_field",
+    "thumbnail_rgb",
 ]
 
 _AV_ERRORS = (av.FFmpegError, OSError, ValueError, EOFError, MemoryError)
 _MAX_DECODE_ERRORS = 64
+_SKIP_NONREF_CODECS = frozenset({"h264", "mpeg4", "mpeg1video", "mpeg2video"})
 
 
 @dataclass
@@ -83,6 +85,7 @@ class DecodeReport:
     errors: list[str] = field(default_factory=list)
     stopped_early: bool = False
     frames_with_mvs: int = 0
+    frames_skipped: int = 0
     candidates_emitted: int = 0
     convert_seconds: float = 0.0
 
@@ -104,10 +107,22 @@ def densify_motion_vectors(mvs: np.ndarray, height: int, width: int) -> tuple[np
         covered by an L0 / L1 vector).
     """
     gh, gw = -(-height // 4), -(-width // 4)
-    grid = np.zeros((4, gh, gw), dtype=np.int32)
-    mask = np.zeros((2, gh, gw), dtype=bool)
+    grid, mask, unit = _densify_coarse(mvs, height, width)
+    if unit > 1:
+        grid = grid.repeat(unit, axis=1).repeat(unit, axis=2)[:, :gh, :gw]
+        mask = mask.repeat(unit, axis=1).repeat(unit, axis=2)[:, :gh, :gw]
+    return np.ascontiguousarray(grid), np.ascontiguousarray(mask)
+
+
+def _densify_coarse(mvs: np.ndarray | None, height: int, width: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """:func:`densify_motion_vectors` on the coarsest exact grid: cells of ``unit`` x 4 pixels.
+
+    When every partition is aligned to 16x16 (``unit=4``) or 8x8 (``unit=2``) pixels, the 4x4-cell grid
+    is this grid repeated ``unit`` times along both axes.
+    """
+    gh, gw = -(-height // 4), -(-width // 4)
     if mvs is None or len(mvs) == 0:
-        return grid, mask
+        return np.zeros((4, gh, gw), dtype=np.int32), np.zeros((2, gh, gw), dtype=bool), 1
     w = mvs["w"].astype(np.int64)
     h = mvs["h"].astype(np.int64)
     dst_x = mvs["dst_x"].astype(np.int64)
@@ -120,19 +135,34 @@ def densify_motion_vectors(mvs: np.ndarray, height: int, width: int) -> tuple[np
     dx = (mvs["src_x"].astype(np.int64) - dst_x).astype(np.int32)
     dy = (mvs["src_y"].astype(np.int64) - dst_y).astype(np.int32)
     future = mvs["source"].astype(np.int64) > 0
-    # Expand every vector to its cells, in vector order (so that later vectors win on overlaps).
+    unit = 1
+    if bool(np.all(keep)):
+        for u in (4, 2):
+            if not np.any((x0 | y0 | nx | ny) & (u - 1)):
+                unit = u
+                break
+    if unit > 1:
+        x0, y0, nx, ny = x0 // unit, y0 // unit, nx // unit, ny // unit
+    ch, cw = -(-gh // unit), -(-gw // unit)
+    grid = np.zeros((4, ch, cw), dtype=np.int32)
+    mask = np.zeros((2, ch, cw), dtype=bool)
     count = np.where(keep, nx * ny, 0)
     total = int(count.sum())
     if total == 0:
-        return grid, mask
-    vec = np.repeat(np.arange(len(mvs)), count)
-    first = np.cumsum(count) - count
-    local = np.arange(total) - first[vec]
-    ly, lx = np.divmod(local, nx[vec])
-    cy = y0[vec] + ly
-    cx = x0[vec] + lx
-    inside = (cx >= 0) & (cx < gw) & (cy >= 0) & (cy < gh)
-    vec, flat = vec[inside], (cy * gw + cx)[inside]
+        return grid, mask, unit
+    # expand every vector to its cells, in vector order (later vectors win on overlaps)
+    if total == len(mvs):
+        vec = np.arange(len(mvs))
+        cy, cx = y0, x0
+    else:
+        vec = np.repeat(np.arange(len(mvs)), count)
+        first = np.cumsum(count) - count
+        local = np.arange(total) - first[vec]
+        ly, lx = np.divmod(local, nx[vec])
+        cy = y0[vec] + ly
+        cx = x0[vec] + lx
+    inside = (cx >= 0) & (cx < cw) & (cy >= 0) & (cy < ch)
+    vec, flat = vec[inside], (cy * cw + cx)[inside]
     fut = future[vec]
     for lst, sel in ((0, ~fut), (1, fut)):
         if not sel.any():
@@ -141,7 +171,7 @@ def densify_motion_vectors(mvs: np.ndarray, height: int, width: int) -> tuple[np
         grid[2 * lst].reshape(-1)[idx] = dx[vec[sel]]
         grid[2 * lst + 1].reshape(-1)[idx] = dy[vec[sel]]
         mask[lst].reshape(-1)[idx] = True
-    return grid, mask
+    return grid, mask, unit
 
 
 def _c_div(a: np.ndarray, b: int) -> np.ndarray:
@@ -150,53 +180,64 @@ def _c_div(a: np.ndarray, b: int) -> np.ndarray:
     return np.where(a < 0, -q, q)
 
 
-def resize_motion_field(
-    grid: np.ndarray, mask: np.ndarray, out_hw: tuple[int, int], src_hw: tuple[int, int]
+_SAMPLE_MAPS: dict[tuple[int, int, int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def motion_field(
+    mvs: np.ndarray | None, height: int, width: int, out_hw: tuple[int, int]
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Bilinearly resize a 4x4-cell field to ``out_hw`` and rescale its vectors to output pixels.
+    """The densified field (:func:`densify_motion_vectors`) sampled at the pixel centres of ``out_hw``.
+
+    Each output pixel takes the vector of the 4x4 cell its centre falls in (nearest, so block motion stays
+    piecewise constant), scaled to output pixels.
 
     Returns:
-        ``(flow float32 [4, h, w]`` in output pixels, ``weights float32 [2, h, w]`` L0/L1 coverage, or
-        ``None`` when the frame has no L1 vector: then every cell is predicted from the past reference).
+        ``(flow float32 [4, h, w]`` = L0x, L0y, L1x, L1y in output pixels, ``weights float32 [2, h, w]``
+        L0/L1 coverage, or ``None`` when the frame has no L1 vector: every cell is predicted from the past).
     """
     oh, ow = out_hw
-    sh, sw = src_hw
+    grid, mask, unit = _densify_coarse(mvs, height, width)
+    key = (height, width, oh, ow, unit)
+    if key not in _SAMPLE_MAPS:
+        if len(_SAMPLE_MAPS) > 8:
+            _SAMPLE_MAPS.clear()
+        cell = 4 * unit
+        ys = np.minimum(((np.arange(oh) + 0.5) * height / oh // cell).astype(np.int64), grid.shape[1] - 1)
+        xs = np.minimum(((np.arange(ow) + 0.5) * width / ow // cell).astype(np.int64), grid.shape[2] - 1)
+        _SAMPLE_MAPS[key] = (ys, xs)
+    ys, xs = _SAMPLE_MAPS[key]
     has_l1 = bool(mask[1].any())
-    chans = [grid[:2]] if not has_l1 else [grid, mask]
-    t = torch.from_numpy(np.concatenate([c.astype(np.float32) for c in chans]))[None]
-    t = F.interpolate(t, size=(oh, ow), mode="bilinear", align_corners=False)[0]
-    if not has_l1:
-        flow = torch.cat([t, torch.zeros_like(t)])
-        flow[0] *= ow / sw
-        flow[1] *= oh / sh
-        return flow, None
-    flow = t[:4].clone()
-    flow[0::2] *= ow / sw
-    flow[1::2] *= oh / sh
-    return flow, t[4:]
+    lists = 2 if has_l1 else 1
+    flow = np.zeros((4, oh, ow), dtype=np.float32)
+    flow[: 2 * lists] = grid[: 2 * lists][:, ys][:, :, xs]
+    flow[0::2] *= ow / width
+    flow[1::2] *= oh / height
+    weights = None
+    if has_l1:
+        weights = torch.from_numpy(mask[:, ys][:, :, xs].astype(np.float32))
+    return torch.from_numpy(flow), weights
 
 
 _BASE_GRIDS: dict[tuple[int, int], torch.Tensor] = {}
 
 
 def _base_grid(h: int, w: int) -> torch.Tensor:
+    """``float32 [h, w, 2]`` normalised (``align_corners=False``) coordinates of the pixel centres."""
     key = (h, w)
     if key not in _BASE_GRIDS:
-        ys = torch.arange(h, dtype=torch.float32)
-        xs = torch.arange(w, dtype=torch.float32)
+        ys = (torch.arange(h, dtype=torch.float32) + 0.5) * (2.0 / h) - 1.0
+        xs = (torch.arange(w, dtype=torch.float32) + 0.5) * (2.0 / w) - 1.0
         gy, gx = torch.meshgrid(ys, xs, indexing="ij")
         _BASE_GRIDS.clear()
-        _BASE_GRIDS[key] = torch.stack([gx, gy])  # [2, h, w] pixel centres
+        _BASE_GRIDS[key] = torch.stack([gx, gy], dim=-1)
     return _BASE_GRIDS[key]
 
 
 def _warp(refs: torch.Tensor, flows: torch.Tensor) -> torch.Tensor:
-    """Sample ``refs [B,1,h,w]`` at ``pixel + flow`` (``flows [B,2,h,w]``), bilinear, border padding."""
+    """Sample ``refs [B,1,h,w]`` at ``pixel + flow`` (``flows [B,2,h,w]`` pixels), bilinear, border padding."""
     _, _, h, w = refs.shape
-    pos = _base_grid(h, w)[None] + flows
-    gx = (pos[:, 0] + 0.5) * (2.0 / w) - 1.0
-    gy = (pos[:, 1] + 0.5) * (2.0 / h) - 1.0
-    grid = torch.stack([gx, gy], dim=-1)
+    scale = torch.tensor([2.0 / w, 2.0 / h], dtype=torch.float32)
+    grid = torch.addcmul(_base_grid(h, w), flows.permute(0, 2, 3, 1), scale)
     return F.grid_sample(refs, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
@@ -219,25 +260,21 @@ def mc_residual(
     c = torch.from_numpy(cur).float()
     if past is None and future is None:
         return np.full(cur.shape, 128, dtype=np.uint8)
-    if flow is None or (weights is None and past is None):
+    if flow is None:
+        pred = torch.from_numpy(past if past is not None else future).float()
+    elif future is None or weights is None:  # every cell from the past reference (L0 field)
         ref = past if past is not None else future
-        pred = torch.from_numpy(ref).float()
-    elif weights is None:  # P-type prediction: every cell from the past reference
-        pred = _warp(torch.from_numpy(past)[None, None].float(), flow[None, 0:2])[0, 0]
+        pred = _warp(
+            torch.from_numpy(ref)[None, None].float(),
+            flow[None, 0:2] if past is not None else flow[None, 2:4],
+        )[0, 0]
+    elif past is None:
+        pred = _warp(torch.from_numpy(future)[None, None].float(), flow[None, 2:4])[0, 0]
     else:
-        refs, flows, ws = [], [], []
         w0 = weights[0] + (1.0 - (weights[0] + weights[1]).clamp(0.0, 1.0))
-        if past is not None:
-            refs.append(torch.from_numpy(past))
-            flows.append(flow[0:2])
-            ws.append(w0)
-        if future is not None:
-            refs.append(torch.from_numpy(future))
-            flows.append(flow[2:4])
-            ws.append(weights[1] if past is not None else weights[1] + w0)
-        preds = _warp(torch.stack(refs)[:, None].float(), torch.stack(flows))[:, 0]
-        wt = torch.stack(ws)
-        pred = (preds * wt).sum(0) / wt.sum(0).clamp_min(1e-6)
+        refs = torch.stack([torch.from_numpy(past), torch.from_numpy(future)])[:, None].float()
+        preds = _warp(refs, torch.stack([flow[0:2], flow[2:4]]))[:, 0]
+        pred = (preds[0] * w0 + preds[1] * weights[1]) / (w0 + weights[1]).clamp_min(1e-6)
     res = (c - pred).round_().add_(128.0).clamp_(0.0, 255.0)
     return res.to(torch.uint8).numpy()
 
@@ -268,6 +305,43 @@ def plan_references(probe: StreamProbe, candidates: np.ndarray, use_mvs: bool) -
 
 def _plane_view(frame: av.VideoFrame) -> np.ndarray:
     return frame.to_ndarray()
+
+
+_PLANAR_YUV = {  # pixel format -> (chroma subsampling h, w, full range)
+    "yuv420p": (2, 2, False),
+    "yuvj420p": (2, 2, True),
+    "yuv422p": (1, 2, False),
+    "yuvj422p": (1, 2, True),
+    "yuv444p": (1, 1, False),
+    "yuvj444p": (1, 1, True),
+}
+
+
+def thumbnail_rgb(frame: av.VideoFrame, width: int, height: int, fallback: VideoReformatter) -> np.ndarray:
+    """``uint8 [height, width, 3]`` point-sampled RGB thumbnail (BT.601), read from the planes directly.
+
+    Pixel formats other than 8-bit planar YUV go through ``fallback`` (swscale).
+    """
+    fmt = frame.format.name
+    if fmt not in _PLANAR_YUV:
+        return fallback.reformat(frame, width=width, height=height, format="rgb24").to_ndarray()
+    sub_h, sub_w, full = _PLANAR_YUV[fmt]
+    full = full or frame.color_range == 2
+    ys = (np.arange(height) * frame.height) // height
+    xs = (np.arange(width) * frame.width) // width
+    planes = []
+    for k, (dy, dx) in enumerate(((1, 1), (sub_h, sub_w), (sub_h, sub_w))):
+        pl = frame.planes[k]
+        arr = np.frombuffer(pl, np.uint8).reshape(pl.height, pl.line_size)
+        planes.append(arr[np.minimum(ys // dy, pl.height - 1)][:, np.minimum(xs // dx, pl.width - 1)])
+    y, u, v = (p.astype(np.float32) for p in planes)
+    if full:
+        cb, cr = u - 128.0, v - 128.0
+    else:
+        y = (y - 16.0) * (255.0 / 219.0)
+        cb, cr = (u - 128.0) * (255.0 / 224.0), (v - 128.0) * (255.0 / 224.0)
+    rgb = np.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], axis=-1)
+    return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
 
 
 # ---------------------------------------------------------------------------------------------- decode
@@ -311,6 +385,9 @@ def iter_frame_signals(
                 needed_by[r] = needed_by.get(r, 0) + 1
     need_luma = cand_set | set(needed_by)
     last_needed = max(need_luma)
+    # non-reference pictures nobody needs are not decoded at all (skip_frame=NONREF for their packet)
+    skippable = probe.codec_name in _SKIP_NONREF_CODECS and not index_by_order
+    report.frames_skipped = 0
     ah, aw = analysis_hw
     th = max(2, round(thumb_width * ah / max(aw, 1)))
     luma_fmt = VideoReformatter()
@@ -392,11 +469,8 @@ def iter_frame_signals(
                             mv = sd.to_ndarray()
                             if len(mv):
                                 report.frames_with_mvs += 1
-                                grid, mask = densify_motion_vectors(mv, frame.height, frame.width)
-                                flow, weights = resize_motion_field(
-                                    grid, mask, (ah, aw), (frame.height, frame.width)
-                                )
-                    thumb = thumb_fmt.reformat(frame, width=thumb_width, height=th, format="rgb24")
+                                flow, weights = motion_field(mv, frame.height, frame.width, (ah, aw))
+                    thumb = thumbnail_rgb(frame, thumb_width, th, thumb_fmt)
                     pict = probe.pict_type[idx] if idx < probe.total_frames else PICT_I
                     pending.append(
                         {
@@ -405,7 +479,7 @@ def iter_frame_signals(
                             "flow": flow,
                             "weights": weights,
                             "frame": frame,
-                            "thumb": thumb.to_ndarray(),
+                            "thumb": thumb,
                             "pict": pict,
                         }
                     )
@@ -418,8 +492,17 @@ def iter_frame_signals(
                 yield sig
 
         errors = 0
+        ctx = stream.codec_context
+        skipping = False
         try:
             for packet in container.demux(stream):
+                if skippable and packet.size:
+                    pidx = probe.frame_index(packet.pts)
+                    skip = pidx is not None and not probe.reference[pidx] and pidx not in need_luma
+                    if skip != skipping:
+                        ctx.skip_frame = "NONREF" if skip else "DEFAULT"
+                        skipping = skip
+                    report.frames_skipped += int(skip)
                 try:
                     frames = packet.decode()
                 except _AV_ERRORS as exc:

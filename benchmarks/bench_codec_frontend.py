@@ -1,0 +1,200 @@
+"""Benchmark: codec-stream tokenization vs a plain PyAV decode of the same clip (the floor).
+
+Generates (once, cached) a 720p H.264 clip with camera pan and object motion, then measures in one run,
+interleaved, the median wall time of
+
+* ``decode``: ``for frame in container.decode(stream)`` with ``thread_type="AUTO"`` (no conversion);
+* ``tokenize``: :func:`transformers_llava_ov2.codec.pipeline.tokenize_video` with default settings;
+
+prints their ratio and the per-stage times, and the peak RSS of each (in fresh subprocesses) for two clip
+lengths to show that memory does not grow with the clip length.
+
+Usage::
+
+    python benchmarks/bench_codec_frontend.py            # 60 s and 30 s clips, 3 repeats
+    python benchmarks/bench_codec_frontend.py --quick    # 12 s and 6 s clips, 2 repeats
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+
+def make_clip(seconds: float, cache_dir: Path) -> Path:
+    """The cached benchmark clip: 1280x720, 30 fps, H.264 (B-frames, scene-cut keyframes)."""
+    from transformers_llava_ov2.codec.synthetic import write_synthetic_clip
+
+    path = cache_dir / f"bench_codec_720p_{int(seconds)}s.mp4"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp.mp4")
+        t0 = time.perf_counter()
+        write_synthetic_clip(
+            tmp,
+            seconds=seconds,
+            fps=30,
+            size=(1280, 720),
+            codec="h264",
+            bframes=3,
+            crf=23,
+            object_size=160,
+            velocity=(7, 3),
+            burst=(seconds * 0.3, seconds * 0.55),
+            cut=seconds * 0.7,
+            pan=(3, 1),
+            pan_window=(seconds * 0.1, seconds * 0.25),
+            preset="veryfast",
+            scenecut=True,
+            texture_cell=10,
+            seed=7,
+        )
+        tmp.rename(path)
+        print(f"generated {path.name} in {time.perf_counter() - t0:.1f} s", flush=True)
+    return path
+
+
+def decode_only(path: Path) -> float:
+    import av
+
+    t0 = time.perf_counter()
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for _ in container.decode(stream):
+            pass
+    return time.perf_counter() - t0
+
+
+def tokenize(path: Path):
+    from transformers_llava_ov2.codec.pipeline import tokenize_video
+
+    t0 = time.perf_counter()
+    tokens = tokenize_video(path)
+    return time.perf_counter() - t0, tokens
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark (VmHWM) of this process (Linux >= 4.0); False if unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _rss_mb(key: str) -> float:
+    """``VmHWM`` (peak) or ``VmRSS`` (current) of this process in MiB, else ``ru_maxrss``."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(mode: str, path: str) -> None:
+    """Run one measurement in this fresh process; print JSON with the peak RSS during the measured call."""
+    import av  # noqa: F401
+    import numpy  # noqa: F401
+    import torch  # noqa: F401
+
+    from transformers_llava_ov2.codec import pipeline  # noqa: F401
+
+    _reset_peak_rss()
+    base = _rss_mb("VmRSS")
+    extra: dict = {}
+    if mode == "decode":
+        seconds = decode_only(Path(path))
+    else:
+        seconds, tokens = tokenize(Path(path))
+        extra = {"tokens": tokens.num_tokens, "canvases": tokens.num_canvases}
+    peak = _rss_mb("VmHWM")
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak, "delta_rss_mb": peak - base, **extra}))
+
+
+def run_child(mode: str, path: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="short clips (12 s / 6 s), 2 repeats")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "llava_ov2_bench")
+    parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+
+    long_s, short_s = (12.0, 6.0) if args.quick else (60.0, 30.0)
+    repeats = args.repeats or (2 if args.quick else 3)
+    args.cache_dir.mkdir(parents=True, exist_ok=True)
+    clip = make_clip(long_s, args.cache_dir)
+    clip_short = make_clip(short_s, args.cache_dir)
+    print(f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
+
+    # warm up (imports, page cache)
+    decode_only(clip)
+    tokenize(clip)
+    dec_times, tok_times, stages = [], [], []
+    tokens = None
+    for _ in range(repeats):  # interleaved, so both see the same machine load
+        dec_times.append(decode_only(clip))
+        seconds, tokens = tokenize(clip)
+        tok_times.append(seconds)
+        stages.append(tokens.stage_seconds)
+    dec, tok = statistics.median(dec_times), statistics.median(tok_times)
+    assert tokens is not None
+    print(f"\nclip {clip.name}: {tokens.total_frames} frames, {tokens.duration:.1f} s")
+    print(
+        f"tokens: {tokens.num_tokens} LLM tokens, {tokens.num_canvases} canvases "
+        f"{tokens.canvases.shape[1]}x{tokens.canvases.shape[2]}, {len(tokens.groups)} groups, "
+        f"{tokens.backend_info.get('candidates')} candidate frames, motion={tokens.backend_info.get('motion')}"
+    )
+    print(f"decode only (floor): median {dec:.3f} s  ({tokens.total_frames / dec:.0f} fps)  runs {dec_times}")
+    print(f"tokenize_video:      median {tok:.3f} s  runs {[round(t, 3) for t in tok_times]}")
+    print(f"ratio tokenize / decode = {tok / dec:.2f}x (target <= 1.5x)")
+    print("per-stage seconds (median over runs):")
+    for key in stages[0]:
+        print(f"  {key:10s} {statistics.median(s.get(key, 0.0) for s in stages):.3f}")
+
+    print("\npeak memory (fresh subprocess each):")
+    rows = []
+    for path, label in ((clip_short, f"{short_s:.0f} s"), (clip, f"{long_s:.0f} s")):
+        d = run_child("decode", path)
+        t = run_child("tokenize", path)
+        rows.append((label, d, t))
+        print(
+            f"  {label:6s} decode-only: peak +{d['delta_rss_mb']:.0f} MB | tokenize: peak "
+            f"+{t['delta_rss_mb']:.0f} MB over the process after imports "
+            f"(peak RSS {t['peak_rss_mb']:.0f} MB), {t['tokens']} tokens, {t['canvases']} canvases"
+        )
+    grow = rows[1][2]["delta_rss_mb"] / max(rows[0][2]["delta_rss_mb"], 1e-9)
+    print(f"tokenize peak-RSS growth ratio {rows[1][0]} / {rows[0][0]} = {grow:.2f}x (clip length ratio 2x)")
+
+
+if __name__ == "__main__":
+    main()
