@@ -90,7 +90,10 @@ class CodecConfig:
         bitcost_prior_beta: paper-style prior ``score *= 1 + beta * b_t`` (0 = off, the code).
 
     Decoding:
-        thread_type: PyAV decoder threading.
+        thread_type: PyAV decoder threading. ``"SLICE"`` (default) is deterministic; ``"FRAME"``/``"AUTO"``
+            decode faster on single-slice streams but FFmpeg's motion-vector export is racy under frame
+            threading (measured: the same file gave different selections in some runs), so use them only
+            when run-to-run determinism does not matter.
         torch_threads: torch intra-op threads while the tokenizer runs (restored afterwards); 1 avoids
             contention with the decoder threads (0 = leave torch's setting alone).
     """
@@ -155,7 +158,7 @@ class CodecConfig:
     alpha_peak: float = 0.35
     bitcost_prior_beta: float = 0.0
 
-    thread_type: str = "AUTO"
+    thread_type: str = "SLICE"
     torch_threads: int = 1
 
     def __post_init__(self) -> None:
