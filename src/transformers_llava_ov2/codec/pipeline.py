@@ -146,7 +146,8 @@ def tokenize_video(
             out = Path(tmpdir.name) / "reencoded.mp4"
             _reencode_h264(source, out, coded_hw, cfg)
             re_probe = probe_video(out)
-            if re_probe.total_frames == probe.total_frames:
+            unique_pts = len(np.unique(re_probe.pts)) == re_probe.total_frames
+            if re_probe.total_frames == probe.total_frames and unique_pts:
                 decode_path, decode_probe, use_mvs = str(out), re_probe, True
                 motion = "mv (re-encoded to h264)"
             else:
@@ -180,7 +181,7 @@ def tokenize_video(
     finally:
         if tmpdir is not None:
             tmpdir.cleanup()
-    stages["total"] = time.perf_counter() - t_start
+    result.stage_seconds["total"] = time.perf_counter() - t_start
     return result
 
 
@@ -463,6 +464,7 @@ def _reencode_h264(source: str, out: Path, coded_hw: tuple[int, int], cfg: Codec
         for n, frame in enumerate(inp.decode(vin)):
             small = fmt.reformat(frame, width=w, height=h, format="yuv420p", interpolation="AREA")
             small.pts = n
+            small.time_base = enc.codec_context.time_base
             for packet in enc.encode(small):
                 dst.mux(packet)
         for packet in enc.encode(None):
