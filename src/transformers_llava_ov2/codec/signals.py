@@ -303,6 +303,21 @@ def plan_references(probe: StreamProbe, candidates: np.ndarray, use_mvs: bool) -
     return out
 
 
+def _motion_vectors(frame: av.VideoFrame) -> Any:
+    """The frame's ``MOTION_VECTORS`` side data (or ``None``).
+
+    ``frame.side_data`` caches a container that points back at the frame: a reference cycle that keeps
+    every decoded frame alive until a full garbage collection (PyAV 18). A free-standing container
+    avoids the cycle.
+    """
+    try:
+        from av.sidedata.sidedata import SideDataContainer
+
+        return SideDataContainer(frame).get("MOTION_VECTORS")
+    except (ImportError, TypeError):  # pragma: no cover - other PyAV versions
+        return frame.side_data.get("MOTION_VECTORS")
+
+
 def _plane_view(frame: av.VideoFrame) -> np.ndarray:
     return frame.to_ndarray()
 
@@ -464,7 +479,7 @@ def iter_frame_signals(
                 if idx in cand_set:
                     flow = weights = None
                     if use_mvs:
-                        sd = frame.side_data.get("MOTION_VECTORS")
+                        sd = _motion_vectors(frame)
                         if sd is not None:
                             mv = sd.to_ndarray()
                             if len(mv):
