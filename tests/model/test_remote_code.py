@@ -32,7 +32,12 @@ def test_hub_ready_folder_loads_with_remote_code_only(tmp_path):
     save_hub_ready(model, tmp_path / "ckpt")
     config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
     assert config["auto_map"] == AUTO_MAP
-    for name in ("modeling_llava_onevision2.py", "modeling_onevision_encoder.py", "vision_rope.py", "vision_segments.py"):
+    for name in (
+        "modeling_llava_onevision2.py",
+        "modeling_onevision_encoder.py",
+        "vision_rope.py",
+        "vision_segments.py",
+    ):
         assert (tmp_path / "ckpt" / name).is_file(), name
     out = tmp_path / "logits.pt"
     subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "ckpt"), str(out)], check=True, timeout=300)
