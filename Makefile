@@ -36,8 +36,8 @@ bench: install
 	$(PY) benchmarks/bench_processor.py
 
 lint: install
-	$(VENV)/bin/ruff check src tests benchmarks conversion
-	$(VENV)/bin/ruff format --check src tests benchmarks conversion
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info demo_out
