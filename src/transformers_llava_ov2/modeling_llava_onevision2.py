@@ -291,9 +291,13 @@ class LlavaOnevision2Model(LlavaOnevision2PreTrainedModel):
     ) -> LlavaOnevision2ModelOutputWithPast:
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
-        kwargs.pop("pixel_values_videos", None)
-        kwargs.pop("video_grid_thw", None)
-        kwargs.pop("mm_token_type_ids", None)
+        if kwargs.pop("pixel_values_videos", None) is not None or kwargs.pop("video_grid_thw", None) is not None:
+            raise ValueError(
+                "LLaVA-OneVision-2 takes videos through the image path: pass frames or codec canvases as "
+                "pixel_values / image_grid_thw / patch_positions with <|image_pad|> placeholders "
+                "(LlavaOnevision2Processor does this), not pixel_values_videos / video_grid_thw"
+            )
+        kwargs.pop("mm_token_type_ids", None)  # 1-D text positions: the modality map carries nothing we use
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
 

@@ -212,6 +212,7 @@ def test_patch_positions_change_the_features(model):
         ("placeholders", "the prompt has 3 <|image_pad|> tokens"),
         ("merge", "not divisible by spatial_merge_size=2"),
         ("pixels", r"pixel_values must have shape \[num_patches, 588\]"),
+        ("videos", "takes videos through the image path"),
     ],
 )
 def test_input_errors_are_clear_value_errors(model, case, match):
@@ -231,6 +232,8 @@ def test_input_errors_are_clear_value_errors(model, case, match):
         kwargs["image_grid_thw"] = torch.tensor([[1, 16, 1]])
     elif case == "pixels":
         kwargs["pixel_values"] = torch.randn(16, 3, 14, 14)
+    elif case == "videos":
+        kwargs["pixel_values_videos"] = torch.randn(16, 588)
     with pytest.raises(ValueError, match=match.replace("|", r"\|")):
         model(**kwargs)
 
