@@ -291,7 +291,8 @@ class LlavaOnevision2Model(LlavaOnevision2PreTrainedModel):
     ) -> LlavaOnevision2ModelOutputWithPast:
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
-        if kwargs.pop("pixel_values_videos", None) is not None or kwargs.pop("video_grid_thw", None) is not None:
+        video_inputs = (kwargs.pop("pixel_values_videos", None), kwargs.pop("video_grid_thw", None))
+        if any(value is not None for value in video_inputs):
             raise ValueError(
                 "LLaVA-OneVision-2 takes videos through the image path: pass frames or codec canvases as "
                 "pixel_values / image_grid_thw / patch_positions with <|image_pad|> placeholders "
