@@ -96,6 +96,9 @@ class CodecConfig:
             when run-to-run determinism does not matter.
         torch_threads: torch intra-op threads while the tokenizer runs (restored afterwards); 1 avoids
             contention with the decoder threads (0 = leave torch's setting alone).
+        decode_thread: demux and decode in a background thread that runs ahead of the signal computation
+            (a few frames of bounded look-ahead), so that decoding overlaps the per-candidate work; the
+            outputs are identical with ``False`` (everything in the calling thread).
     """
 
     patch_size: int = 14
@@ -160,6 +163,7 @@ class CodecConfig:
 
     thread_type: str = "SLICE"
     torch_threads: int = 1
+    decode_thread: bool = True
 
     def __post_init__(self) -> None:
         self.validate()

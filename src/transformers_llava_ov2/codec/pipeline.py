@@ -10,7 +10,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -287,7 +287,7 @@ def _run(
 
     has_motion = use_mvs
     sig: FrameSignals
-    for sig in iter_frame_signals(
+    signals = iter_frame_signals(
         decode_path,
         decode_probe,
         candidates,
@@ -295,33 +295,38 @@ def _run(
         use_mvs=use_mvs,
         report=report,
         thread_type=cfg.thread_type,
-    ):
-        t0 = time.perf_counter()
-        while group_idx < len(groups) and sig.index >= groups[group_idx].frame_end:
-            t_sal += time.perf_counter() - t0
-            finalize(groups[group_idx], pending)
-            pending = []
+        decode_thread=cfg.decode_thread,
+    )
+    with closing(signals):  # stops the decode thread if anything below raises
+        for sig in signals:
             t0 = time.perf_counter()
-            group_idx += 1
-        quality = frame_quality(sig.luma, sig.thumb_rgb, cfg)
-        if not quality.good:
-            bad_frames += 1
-        if cfg.letterbox and mask is None and not quality.black:
-            mask = letterbox_mask(sig.luma, cfg.letterbox_dark_threshold)
-            ys, xs = np.nonzero(mask)
-            if len(ys) and mask.min() == 0:
-                letterbox_bbox = [int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1]
-        if sig.flow is not None:
-            mv_seen = True
-        smap = saliency_map(sig.flow, sig.residual, cfg, has_motion=has_motion)
-        if mask is not None:
-            smap = smap * mask
-        if rot_k:
-            smap = np.rot90(smap, rot_k)
-        blocks = block_scores(np.ascontiguousarray(smap), cfg.patch_size // ds, cfg.merge_size).reshape(-1)
-        bits = int(8 * probe.sizes[sig.index]) if sig.index < probe.total_frames else sig.bits
-        pending.append(_Candidate(sig.index, sig.time, bits, blocks, quality, sig.frame))
-        t_sal += time.perf_counter() - t0
+            while group_idx < len(groups) and sig.index >= groups[group_idx].frame_end:
+                t_sal += time.perf_counter() - t0
+                finalize(groups[group_idx], pending)
+                pending = []
+                t0 = time.perf_counter()
+                group_idx += 1
+            quality = frame_quality(sig.luma, sig.thumb_rgb, cfg)
+            if not quality.good:
+                bad_frames += 1
+            if cfg.letterbox and mask is None and not quality.black:
+                mask = letterbox_mask(sig.luma, cfg.letterbox_dark_threshold)
+                ys, xs = np.nonzero(mask)
+                if len(ys) and mask.min() == 0:
+                    letterbox_bbox = [int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1]
+            if sig.flow is not None:
+                mv_seen = True
+            smap = saliency_map(sig.flow, sig.residual, cfg, has_motion=has_motion)
+            if mask is not None:
+                smap = smap * mask
+            if rot_k:
+                smap = np.rot90(smap, rot_k)
+            blocks = block_scores(np.ascontiguousarray(smap), cfg.patch_size // ds, cfg.merge_size).reshape(
+                -1
+            )
+            bits = int(8 * probe.sizes[sig.index]) if sig.index < probe.total_frames else sig.bits
+            pending.append(_Candidate(sig.index, sig.time, bits, blocks, quality, sig.frame))
+            t_sal += time.perf_counter() - t0
     while group_idx < len(groups):
         members = [
             c for c in pending if groups[group_idx].frame_start <= c.index < groups[group_idx].frame_end
@@ -336,7 +341,11 @@ def _run(
             reason += f" ({report.errors[0]})"
         raise VideoDecodeError(source, reason)
 
+    # decode: the time this thread waited for decoded frames (decode not hidden behind the signal work);
+    # decode_thread: the decode thread's own busy time (overlapped with everything else)
     stages["decode"] = max(0.0, loop - t_sal - t_sel - t_canvas - report.convert_seconds)
+    if cfg.decode_thread:
+        stages["decode_thread"] = report.decode_seconds
     stages["signals"] = report.convert_seconds
     stages["saliency"] = t_sal
     stages["selection"] = t_sel

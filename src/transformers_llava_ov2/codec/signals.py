@@ -19,7 +19,12 @@ dropped. Frames are yielded in display order; B-frames wait for their future ref
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
+import threading
+import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,7 +92,9 @@ class DecodeReport:
     frames_with_mvs: int = 0
     frames_skipped: int = 0
     candidates_emitted: int = 0
-    convert_seconds: float = 0.0
+    convert_seconds: float = 0.0  # consumer: signals of candidates (motion field, thumbnail, residual)
+    wait_seconds: float = 0.0  # consumer: waiting for decoded frames
+    decode_seconds: float = 0.0  # decode thread: demux, decode, luma/vector extraction (overlapped)
 
 
 # ---------------------------------------------------------------------------------------------- MVs
@@ -180,7 +187,7 @@ def _c_div(a: np.ndarray, b: int) -> np.ndarray:
     return np.where(a < 0, -q, q)
 
 
-_SAMPLE_MAPS: dict[tuple[int, int, int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+_SAMPLE_MAPS: dict[tuple[int, int, int, int, int], np.ndarray] = {}
 
 
 def motion_field(
@@ -198,23 +205,27 @@ def motion_field(
     oh, ow = out_hw
     grid, mask, unit = _densify_coarse(mvs, height, width)
     key = (height, width, oh, ow, unit)
-    if key not in _SAMPLE_MAPS:
+    flat = _SAMPLE_MAPS.get(key)
+    if flat is None:
         if len(_SAMPLE_MAPS) > 8:
             _SAMPLE_MAPS.clear()
         cell = 4 * unit
         ys = np.minimum(((np.arange(oh) + 0.5) * height / oh // cell).astype(np.int64), grid.shape[1] - 1)
         xs = np.minimum(((np.arange(ow) + 0.5) * width / ow // cell).astype(np.int64), grid.shape[2] - 1)
-        _SAMPLE_MAPS[key] = (ys, xs)
-    ys, xs = _SAMPLE_MAPS[key]
+        flat = _SAMPLE_MAPS[key] = (ys[:, None] * grid.shape[2] + xs[None, :]).reshape(-1)
     has_l1 = bool(mask[1].any())
     lists = 2 if has_l1 else 1
-    flow = np.zeros((4, oh, ow), dtype=np.float32)
-    flow[: 2 * lists] = grid[: 2 * lists][:, ys][:, :, xs]
+    flow = np.empty((4, oh, ow), dtype=np.float32)
+    flow[: 2 * lists] = grid.reshape(4, -1)[: 2 * lists].take(flat, axis=1).reshape(2 * lists, oh, ow)
+    if not has_l1:
+        flow[2:] = 0.0
     flow[0::2] *= ow / width
     flow[1::2] *= oh / height
     weights = None
     if has_l1:
-        weights = torch.from_numpy(mask[:, ys][:, :, xs].astype(np.float32))
+        weights = torch.from_numpy(
+            mask.reshape(2, -1).take(flat, axis=1).reshape(2, oh, ow).astype(np.float32)
+        )
     return torch.from_numpy(flow), weights
 
 
@@ -318,10 +329,6 @@ def _motion_vectors(frame: av.VideoFrame) -> Any:
         return frame.side_data.get("MOTION_VECTORS")
 
 
-def _plane_view(frame: av.VideoFrame) -> np.ndarray:
-    return frame.to_ndarray()
-
-
 _PLANAR_YUV = {  # pixel format -> (chroma subsampling h, w, full range)
     "yuv420p": (2, 2, False),
     "yuvj420p": (2, 2, True),
@@ -360,6 +367,194 @@ def thumbnail_rgb(frame: av.VideoFrame, width: int, height: int, fallback: Video
 
 
 # ---------------------------------------------------------------------------------------------- decode
+@dataclass(slots=True)
+class _Decoded:
+    """One decoded frame as the decode loop hands it over (display order of the decoder output).
+
+    ``frame`` is set only for frames whose luma is needed (candidates and their references), ``mvs``
+    (the exported motion vectors) only for candidates; ``luma`` is filled in by the consumer.
+    """
+
+    index: int
+    last_index: int
+    luma: np.ndarray | None = None
+    mvs: np.ndarray | None = None
+    frame: Any = None
+
+
+# Batches of decoded frames waiting for the consumer. A batch holds at most one frame with data (it is
+# handed over as soon as one arrives), so this bounds the decoded frames in flight.
+_QUEUE_BATCHES = 8
+_BATCH_FRAMES = 64
+
+
+def _decode_batches(
+    path: str | os.PathLike,
+    probe: StreamProbe,
+    cand_set: set[int],
+    need_luma: set[int],
+    last_needed: int,
+    *,
+    use_mvs: bool,
+    report: DecodeReport,
+    thread_type: str,
+    index_by_order: bool,
+) -> Iterator[list[_Decoded]]:
+    """Demux and decode ``path`` once; yield the decoded frames in batches (decoder output order).
+
+    Hands over the frames whose luma is needed (candidates and references) with the motion vectors of
+    candidates; the rest only advance the frame counter. Decode errors are recorded in ``report``.
+    Fills ``report``'s ``frames_decoded``, ``last_index``, ``frames_skipped``, ``errors`` and
+    ``stopped_early``; the consumer owns the other fields.
+    """
+    # non-reference pictures nobody needs are not decoded at all (skip_frame=NONREF for their packet)
+    skippable = probe.codec_name in _SKIP_NONREF_CODECS and not index_by_order
+    reference = probe.reference
+    frame_index = probe.frame_index
+    report.frames_skipped = 0
+    try:
+        container = av.open(os.fspath(path))
+    except _AV_ERRORS as exc:  # the probe opened it; this is a race or a vanished file
+        report.errors.append(f"open: {exc}")
+        return
+    batch: list[_Decoded] = []
+    order_counter = -1
+
+    def handle(frame: av.VideoFrame) -> bool:
+        """Append the frame's event; True when it carries data (flush the batch)."""
+        nonlocal order_counter
+        order_counter += 1
+        idx = None if index_by_order else frame_index(frame.pts)
+        if idx is None:
+            idx = order_counter if index_by_order else report.last_index + 1
+        report.frames_decoded += 1
+        report.last_index = max(report.last_index, idx)
+        ev = _Decoded(idx, report.last_index)
+        batch.append(ev)
+        if idx not in need_luma:
+            return len(batch) >= _BATCH_FRAMES
+        ev.frame = frame
+        if idx in cand_set and use_mvs:
+            sd = _motion_vectors(frame)
+            if sd is not None:
+                ev.mvs = sd.to_ndarray()
+        return True
+
+    with container:
+        stream = container.streams.video[0]
+        stream.thread_type = thread_type
+        if use_mvs:
+            stream.codec_context.options = {"flags2": "+export_mvs"}
+        errors = 0
+        ctx = stream.codec_context
+        skipping = False
+        try:
+            for packet in container.demux(stream):
+                if skippable and packet.size:
+                    pidx = frame_index(packet.pts)
+                    skip = pidx is not None and not reference[pidx] and pidx not in need_luma
+                    if skip != skipping:
+                        ctx.skip_frame = "NONREF" if skip else "DEFAULT"
+                        skipping = skip
+                    report.frames_skipped += int(skip)
+                try:
+                    frames = packet.decode()
+                except _AV_ERRORS as exc:
+                    errors += 1
+                    report.errors.append(f"decode: {exc}")
+                    if errors > _MAX_DECODE_ERRORS:
+                        report.stopped_early = True
+                        break
+                    continue
+                for frame in frames:
+                    if handle(frame):
+                        yield batch
+                        batch = []
+                # every needed frame has been decoded: the consumer can finish all its candidates
+                if report.last_index >= last_needed:
+                    report.stopped_early = True
+                    break
+        except _AV_ERRORS as exc:
+            report.errors.append(f"demux: {exc}")
+        if not report.stopped_early:
+            try:
+                for frame in stream.codec_context.decode(None):
+                    if handle(frame):
+                        yield batch
+                        batch = []
+            except _AV_ERRORS as exc:
+                report.errors.append(f"flush: {exc}")
+    if batch:
+        yield batch
+
+
+class _DecodeThread:
+    """Runs a batch iterator in a daemon thread, feeding a bounded queue (decode overlaps the consumer).
+
+    The iterator is created, advanced and closed in the worker thread only. An exception raised there is
+    re-raised in the consumer; closing the consumer early (or an exception in it) stops the worker at its
+    next batch and joins it, so the thread never outlives the consumer's ``finally``.
+    """
+
+    def __init__(
+        self, batches: Iterator[list[_Decoded]], report: DecodeReport, maxsize: int = _QUEUE_BATCHES
+    ):
+        self._batches = batches
+        self._report = report
+        self._queue: queue.Queue = queue.Queue(maxsize)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="codec-decode", daemon=True)
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self) -> None:
+        busy = 0.0
+        try:
+            t0 = time.perf_counter()
+            for batch in self._batches:
+                busy += time.perf_counter() - t0
+                if not self._put(("batch", batch)):
+                    break
+                t0 = time.perf_counter()
+            else:
+                busy += time.perf_counter() - t0
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            self._put(("error", exc))
+        finally:
+            with contextlib.suppress(Exception):  # closes the container (in this thread)
+                self._batches.close()  # type: ignore[attr-defined]
+            self._report.decode_seconds = busy
+            self._put(("done", None))
+
+    def __iter__(self) -> Iterator[list[_Decoded]]:
+        self._thread.start()
+        try:
+            while True:
+                kind, value = self._queue.get()
+                if kind == "batch":
+                    yield value
+                elif kind == "error":
+                    raise value
+                else:
+                    return
+        finally:
+            self._stop.set()
+            while self._thread.is_alive():
+                try:  # drop what is queued so that a blocked put returns at once
+                    while True:
+                        self._queue.get_nowait()
+                except queue.Empty:
+                    pass
+                self._thread.join(0.05)
+
+
 def iter_frame_signals(
     path: str | os.PathLike,
     probe: StreamProbe,
@@ -368,9 +563,10 @@ def iter_frame_signals(
     *,
     use_mvs: bool,
     report: DecodeReport,
-    thread_type: str = "AUTO",
+    thread_type: str = "SLICE",
     index_by_order: bool = False,
     thumb_width: int = 64,
+    decode_thread: bool = True,
 ) -> Iterator[FrameSignals]:
     """Decode ``path`` once and yield :class:`FrameSignals` for every candidate, in display order.
 
@@ -381,9 +577,12 @@ def iter_frame_signals(
         analysis_hw: ``(h, w)`` analysis size in the **coded** orientation.
         use_mvs: request motion vectors (``flags2=+export_mvs``) and use I/P references.
         report: filled in while decoding (errors, counts).
-        thread_type: decoder threading.
+        thread_type: decoder threading (``"SLICE"``: deterministic motion vectors, see ``CodecConfig``).
         index_by_order: number frames by output order instead of pts (re-encoded streams).
         thumb_width: width of the RGB thumbnail used by the bad-frame test.
+        decode_thread: demux and decode in a background thread (bounded look-ahead) while this generator
+            and its consumer compute signals; ``False`` runs everything in the calling thread. The
+            results are the same.
 
     Decoding errors are recorded in ``report`` and decoding goes on with the next packet; candidates that
     never arrive are skipped.
@@ -400,15 +599,14 @@ def iter_frame_signals(
                 needed_by[r] = needed_by.get(r, 0) + 1
     need_luma = cand_set | set(needed_by)
     last_needed = max(need_luma)
-    # non-reference pictures nobody needs are not decoded at all (skip_frame=NONREF for their packet)
-    skippable = probe.codec_name in _SKIP_NONREF_CODECS and not index_by_order
-    report.frames_skipped = 0
     ah, aw = analysis_hw
     th = max(2, round(thumb_width * ah / max(aw, 1)))
-    luma_fmt = VideoReformatter()
     thumb_fmt = VideoReformatter()
+    luma_fmt = VideoReformatter()
     lumas: dict[int, np.ndarray] = {}
-    pending: list[dict] = []  # candidates in display order waiting for data
+    pending: deque[dict] = deque()  # candidates in display order waiting for data
+    cand_set_open = set(cand_set)
+    last_index = -1
 
     def release(r: int) -> None:
         if r < 0:
@@ -417,8 +615,6 @@ def iter_frame_signals(
         needed_by[r] = left
         if left <= 0 and r not in cand_set_open:
             lumas.pop(r, None)
-
-    cand_set_open = set(cand_set)
 
     def finish(item: dict, future_ok: bool) -> FrameSignals:
         idx = item["index"]
@@ -446,102 +642,71 @@ def iter_frame_signals(
 
     def ready(item: dict) -> bool:
         _, future = refs[item["index"]]
-        return future < 0 or future in lumas or future <= report.last_index
+        return future < 0 or future in lumas or future <= last_index
 
+    def arrive(ev: _Decoded) -> None:
+        idx, frame = ev.index, ev.frame
+        luma = luma_fmt.reformat(frame, width=aw, height=ah, format="gray", interpolation="AREA", threads=1)
+        ev.luma, ev.frame = luma.to_ndarray(), None
+        if idx in needed_by:
+            lumas[idx] = ev.luma
+        if idx not in cand_set:
+            return
+        flow = weights = None
+        if ev.mvs is not None and len(ev.mvs):
+            report.frames_with_mvs += 1
+            flow, weights = motion_field(ev.mvs, frame.height, frame.width, (ah, aw))
+        thumb = thumbnail_rgb(frame, thumb_width, th, thumb_fmt)
+        pict = probe.pict_type[idx] if idx < probe.total_frames else PICT_I
+        pending.append(
+            {
+                "index": idx,
+                "luma": ev.luma,
+                "flow": flow,
+                "weights": weights,
+                "frame": frame,
+                "thumb": thumb,
+                "pict": pict,
+            }
+        )
+
+    batches = _decode_batches(
+        path,
+        probe,
+        cand_set,
+        need_luma,
+        last_needed,
+        use_mvs=use_mvs,
+        report=report,
+        thread_type=thread_type,
+        index_by_order=index_by_order,
+    )
+    source: Iterator[list[_Decoded]]
+    if decode_thread:
+        source = iter(_DecodeThread(batches, report))
+    else:
+        source = batches
     try:
-        container = av.open(os.fspath(path))
-    except _AV_ERRORS as exc:  # the probe opened it; this is a race or a vanished file
-        report.errors.append(f"open: {exc}")
-        return
-    import time as _time
-
-    with container:
-        stream = container.streams.video[0]
-        stream.thread_type = thread_type
-        if use_mvs:
-            stream.codec_context.options = {"flags2": "+export_mvs"}
-        order_counter = -1
-
-        def handle(frame: av.VideoFrame) -> Iterator[FrameSignals]:
-            nonlocal order_counter
-            order_counter += 1
-            idx = None if index_by_order else probe.frame_index(frame.pts)
-            if idx is None:
-                idx = order_counter if index_by_order else report.last_index + 1
-            report.frames_decoded += 1
-            report.last_index = max(report.last_index, idx)
-            if idx in need_luma:
-                t0 = _time.perf_counter()
-                luma = luma_fmt.reformat(frame, width=aw, height=ah, format="gray", interpolation="AREA")
-                luma_np = _plane_view(luma)
-                if idx in needed_by:
-                    lumas[idx] = luma_np
-                if idx in cand_set:
-                    flow = weights = None
-                    if use_mvs:
-                        sd = _motion_vectors(frame)
-                        if sd is not None:
-                            mv = sd.to_ndarray()
-                            if len(mv):
-                                report.frames_with_mvs += 1
-                                flow, weights = motion_field(mv, frame.height, frame.width, (ah, aw))
-                    thumb = thumbnail_rgb(frame, thumb_width, th, thumb_fmt)
-                    pict = probe.pict_type[idx] if idx < probe.total_frames else PICT_I
-                    pending.append(
-                        {
-                            "index": idx,
-                            "luma": luma_np,
-                            "flow": flow,
-                            "weights": weights,
-                            "frame": frame,
-                            "thumb": thumb,
-                            "pict": pict,
-                        }
-                    )
-                report.convert_seconds += _time.perf_counter() - t0
-            while pending and ready(pending[0]):
-                t0 = _time.perf_counter()
-                sig = finish(pending.pop(0), True)
-                report.convert_seconds += _time.perf_counter() - t0
-                report.candidates_emitted += 1
-                yield sig
-
-        errors = 0
-        ctx = stream.codec_context
-        skipping = False
-        try:
-            for packet in container.demux(stream):
-                if skippable and packet.size:
-                    pidx = probe.frame_index(packet.pts)
-                    skip = pidx is not None and not probe.reference[pidx] and pidx not in need_luma
-                    if skip != skipping:
-                        ctx.skip_frame = "NONREF" if skip else "DEFAULT"
-                        skipping = skip
-                    report.frames_skipped += int(skip)
-                try:
-                    frames = packet.decode()
-                except _AV_ERRORS as exc:
-                    errors += 1
-                    report.errors.append(f"decode: {exc}")
-                    if errors > _MAX_DECODE_ERRORS:
-                        report.stopped_early = True
-                        break
-                    continue
-                for frame in frames:
-                    yield from handle(frame)
-                if report.last_index >= last_needed and not pending:
-                    report.stopped_early = True
-                    break
-        except _AV_ERRORS as exc:
-            report.errors.append(f"demux: {exc}")
-        if not report.stopped_early:
-            try:
-                for frame in stream.codec_context.decode(None):
-                    yield from handle(frame)
-            except _AV_ERRORS as exc:
-                report.errors.append(f"flush: {exc}")
+        t_wait = time.perf_counter()
+        for batch in source:
+            t0 = time.perf_counter()
+            report.wait_seconds += t0 - t_wait
+            for ev in batch:
+                last_index = ev.last_index
+                if ev.frame is not None:
+                    arrive(ev)
+                while pending and ready(pending[0]):
+                    sig = finish(pending.popleft(), True)
+                    report.candidates_emitted += 1
+                    report.convert_seconds += time.perf_counter() - t0
+                    yield sig
+                    t0 = time.perf_counter()
+            report.convert_seconds += time.perf_counter() - t0
+            t_wait = time.perf_counter()
+    finally:
+        source.close()  # type: ignore[attr-defined]
     # whatever still waits for a future reference that never came: past reference only
     while pending:
-        sig = finish(pending.pop(0), False)
+        sig = finish(pending.popleft(), False)
         report.candidates_emitted += 1
         yield sig
