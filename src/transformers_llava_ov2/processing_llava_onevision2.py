@@ -74,6 +74,16 @@ def _known_keys(config: dict[str, Any], cls: type) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k in names}
 
 
+def _concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    """``np.concatenate`` that hands a single part back without copying it (a video's rows can be ~1 GB).
+
+    Only for arrays the processor created itself (pixel rows), so the result never aliases caller data.
+    """
+    if len(parts) == 1:
+        return np.asarray(parts[0]).astype(dtype, copy=False)
+    return np.concatenate(parts).astype(dtype, copy=False)
+
+
 class LlavaOnevision2Processor(ProcessorMixin):
     r"""Processor of LLaVA-OneVision-2 (Qwen2 tokenizer + image processor + video processor).
 
@@ -293,7 +303,7 @@ class LlavaOnevision2Processor(ProcessorMixin):
                 pixels.append(item[0])
                 grids.append(item[1])
                 positions.append(item[2])
-            data["pixel_values"] = np.concatenate(pixels).astype(np.float32, copy=False)
+            data["pixel_values"] = _concat(pixels, np.float32)
             data["image_grid_thw"] = np.concatenate(grids).astype(np.int64, copy=False)
             data["patch_positions"] = np.concatenate(positions).astype(np.int64, copy=False)
         if return_metadata:
