@@ -158,3 +158,50 @@ def test_references_and_decode_pass(h264_b_clip):
         assert s.time == pytest.approx(s.index / 25.0)
         if s.pict_type != 1:
             assert s.flow is not None and s.flow.shape == (4, 32, 48)
+
+
+def _random_mvs(rng, height, width, n, sizes, inside=True, both_lists=True):
+    rows = []
+    for _ in range(n):
+        w, h = sizes[int(rng.integers(len(sizes)))]
+        if inside:  # block-aligned partitions inside the frame, like the decoder exports them
+            dst_x = int(rng.integers(0, width // w)) * w + w // 2
+            dst_y = int(rng.integers(0, height // h)) * h + h // 2
+        else:  # anywhere, also across the right/bottom border (dst >= 0: the reference uses floor division)
+            dst_x, dst_y = int(rng.integers(0, width + 20)), int(rng.integers(0, height + 20))
+        source = int(rng.choice([-1, 1])) if both_lists else -1
+        rows.append(_mv(source, w, h, dst_x, dst_y, int(rng.integers(-64, 65)), int(rng.integers(-64, 65))))
+    return np.array(rows, dtype=MV_DTYPE)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_densify_and_motion_field_match_the_reference_loop(seed):
+    rng = np.random.default_rng(seed)
+    height, width = 96, 160
+    cases = [
+        ([(16, 16)], True, False),  # one cell per vector on the 16-px grid
+        ([(16, 16)], True, True),  # B-frame: both lists
+        ([(16, 16), (16, 8), (8, 16), (8, 8)], True, True),  # mixed partitions on the 8-px grid
+        ([(8, 8)], True, False),
+        ([(16, 16), (8, 8), (4, 4), (16, 4)], False, True),  # overlaps, borders, dropped 4-px partitions
+    ]
+    for sizes, inside, both in cases:
+        n = int(rng.integers(1, 120))
+        mvs = _random_mvs(rng, height, width, n, sizes, inside=inside, both_lists=both)
+        grid, mask = densify_motion_vectors(mvs, height, width)
+        ref = _reference_densify(mvs, height, width)
+        np.testing.assert_array_equal(grid, ref)
+        # motion_field = the 4x4 grid sampled at the output pixel centres, scaled to output pixels
+        oh, ow = 40, 72
+        flow, weights = motion_field(mvs, height, width, (oh, ow))
+        ys = np.minimum(((np.arange(oh) + 0.5) * height / oh // 4).astype(np.int64), grid.shape[1] - 1)
+        xs = np.minimum(((np.arange(ow) + 0.5) * width / ow // 4).astype(np.int64), grid.shape[2] - 1)
+        expect = ref[:, ys][:, :, xs].astype(np.float32)
+        expect[0::2] *= ow / width
+        expect[1::2] *= oh / height
+        if weights is None:
+            assert not mask[1].any()
+            expect[2:] = 0
+        else:
+            np.testing.assert_array_equal(weights.numpy(), mask[:, ys][:, :, xs].astype(np.float32))
+        np.testing.assert_array_equal(flow.numpy(), expect)

@@ -58,18 +58,48 @@ def motion_saliency(
     lists = [flow[0:2]] if direction == "l0" else [flow[0:2], flow[2:4]]
     mag = None
     for v in lists:
-        v = v.astype(np.float32) / unit_div
+        v = np.divide(v, unit_div, dtype=np.float32)
         if compensate == "median":
             v = v - np.median(v.reshape(2, -1), axis=1)[:, None, None]
-        m = np.sqrt(v[0] * v[0] + v[1] * v[1])
+        m = v[0] * v[0]
+        m += v[1] * v[1]
+        np.sqrt(m, out=m)
         mag = m if mag is None else np.maximum(mag, m)
     assert mag is not None
     scale = max(percentile(mag, pct), 1e-6)
-    return np.clip(mag / scale, 0.0, 1.0).astype(np.float32)
+    np.divide(mag, np.float32(scale), out=mag)
+    return np.clip(mag, 0.0, 1.0, out=mag)
+
+
+_ABS_DEV = np.abs(np.arange(256, dtype=np.float32) - 128.0)  # |v - 128| for every uint8 value
+
+
+def _u8_abs_dev_percentile(residual_u8: np.ndarray, q: float) -> float:
+    """:func:`percentile` of ``|res - 128|`` (float32) from a histogram of the ``uint8`` values.
+
+    The order statistics are read off the cumulative counts of ``|v - 128|`` (0..128), then interpolated
+    with the same float32 arithmetic as :func:`percentile`, so the result is identical.
+    """
+    n = residual_u8.size
+    hist = np.bincount(residual_u8.reshape(-1), minlength=256)
+    counts = np.zeros(129, dtype=np.int64)
+    counts[:128] += hist[128:]  # v = 128 + x
+    counts[1:] += hist[127::-1]  # v = 128 - x
+    cum = np.cumsum(counts)
+    pos = (n - 1) * q / 100.0
+    lo = int(np.floor(pos))
+    hi = min(lo + 1, n - 1)
+    a, b = np.searchsorted(cum, (lo, hi), side="right")
+    va, vb = np.float32(a), np.float32(b)  # the order statistics |v - 128| (exact in float32)
+    return float(va + (vb - va) * (pos - lo))
 
 
 def residual_saliency(residual_u8: np.ndarray, *, pct: float = 95.0) -> np.ndarray:
     """``float32 [h, w]``: ``clip(|res - 128| / max(P95, 1), 0, 1)``."""
+    if residual_u8.dtype == np.uint8 and residual_u8.size:
+        # 256-entry lookup table: the same float32 operations per value, without per-pixel temporaries
+        scale = max(_u8_abs_dev_percentile(residual_u8, pct), 1.0)
+        return np.clip(_ABS_DEV / scale, 0.0, 1.0).take(residual_u8)
     x = np.abs(residual_u8.astype(np.float32) - 128.0)
     scale = max(percentile(x, pct), 1.0)
     return np.clip(x / scale, 0.0, 1.0)
@@ -79,7 +109,10 @@ def fuse_saliency(motion: np.ndarray | None, residual: np.ndarray, w_mv: float, 
     """``clip((w_mv m + w_res r) / (w_mv + w_res), 0, 1)``; residual alone when ``motion`` is ``None``."""
     if motion is None or w_mv == 0:
         return residual if w_res > 0 else np.zeros_like(residual)
-    return np.clip((w_mv * motion + w_res * residual) / (w_mv + w_res), 0.0, 1.0)
+    fused = w_mv * motion
+    fused += w_res * residual
+    fused /= w_mv + w_res
+    return np.clip(fused, 0.0, 1.0, out=fused)
 
 
 def saliency_map(

@@ -121,15 +121,35 @@ def densify_motion_vectors(mvs: np.ndarray, height: int, width: int) -> tuple[np
     return np.ascontiguousarray(grid), np.ascontiguousarray(mask)
 
 
-def _densify_coarse(mvs: np.ndarray | None, height: int, width: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """:func:`densify_motion_vectors` on the coarsest exact grid: cells of ``unit`` x 4 pixels.
+@dataclass(slots=True)
+class _CellVectors:
+    """Which exported vector owns each cell of the coarsest exact grid (cells of ``unit`` x 4 pixels).
+
+    ``winner[l]`` (``int [ch * cw]``) is the index of the last list-``l`` vector covering the cell, or
+    ``len(mvs)`` when none does; ``dx``/``dy`` (``int32 [len(mvs) + 1]``) are the vectors' ``src - dst``
+    with a trailing 0 for "no vector".
+    """
+
+    winner: np.ndarray
+    dx: np.ndarray
+    dy: np.ndarray
+    unit: int
+    shape: tuple[int, int]
+    has_l1: bool
+
+
+def _cell_vectors(mvs: np.ndarray | None, height: int, width: int) -> _CellVectors:
+    """Expand every vector to its cells (C semantics ``dst/4 -/+ w/8``) on the coarsest exact grid.
 
     When every partition is aligned to 16x16 (``unit=4``) or 8x8 (``unit=2``) pixels, the 4x4-cell grid
-    is this grid repeated ``unit`` times along both axes.
+    is this grid repeated ``unit`` times along both axes. Vectors are applied in order, so later vectors
+    win on overlaps, like the reference C loop.
     """
     gh, gw = -(-height // 4), -(-width // 4)
-    if mvs is None or len(mvs) == 0:
-        return np.zeros((4, gh, gw), dtype=np.int32), np.zeros((2, gh, gw), dtype=bool), 1
+    n = 0 if mvs is None else len(mvs)
+    if n == 0:
+        zero = np.zeros(1, dtype=np.int32)
+        return _CellVectors(np.zeros((2, gh * gw), dtype=np.int64), zero, zero, 1, (gh, gw), False)
     w = mvs["w"].astype(np.int64)
     h = mvs["h"].astype(np.int64)
     dst_x = mvs["dst_x"].astype(np.int64)
@@ -139,11 +159,14 @@ def _densify_coarse(mvs: np.ndarray | None, height: int, width: int) -> tuple[np
     x0 = _c_div(dst_x, 4) - w // 8
     y0 = _c_div(dst_y, 4) - h // 8
     keep = (nx > 0) & (ny > 0)
-    dx = (mvs["src_x"].astype(np.int64) - dst_x).astype(np.int32)
-    dy = (mvs["src_y"].astype(np.int64) - dst_y).astype(np.int32)
-    future = mvs["source"].astype(np.int64) > 0
+    dx = np.zeros(n + 1, dtype=np.int32)
+    dy = np.zeros(n + 1, dtype=np.int32)
+    dx[:n] = mvs["src_x"].astype(np.int64) - dst_x
+    dy[:n] = mvs["src_y"].astype(np.int64) - dst_y
+    future = mvs["source"] > 0
     unit = 1
-    if bool(np.all(keep)):
+    all_kept = bool(np.all(keep))
+    if all_kept:
         for u in (4, 2):
             if not np.any((x0 | y0 | nx | ny) & (u - 1)):
                 unit = u
@@ -151,34 +174,53 @@ def _densify_coarse(mvs: np.ndarray | None, height: int, width: int) -> tuple[np
     if unit > 1:
         x0, y0, nx, ny = x0 // unit, y0 // unit, nx // unit, ny // unit
     ch, cw = -(-gh // unit), -(-gw // unit)
-    grid = np.zeros((4, ch, cw), dtype=np.int32)
-    mask = np.zeros((2, ch, cw), dtype=bool)
-    count = np.where(keep, nx * ny, 0)
-    total = int(count.sum())
-    if total == 0:
-        return grid, mask, unit
-    # expand every vector to its cells, in vector order (later vectors win on overlaps)
-    if total == len(mvs):
-        vec = np.arange(len(mvs))
-        cy, cx = y0, x0
+    winner = np.full((2, ch * cw), n, dtype=np.int64)
+    mx, my = int(nx.max()), int(ny.max())
+    if mx <= 0 or my <= 0:
+        return _CellVectors(winner, dx, dy, unit, (ch, cw), False)
+    if all_kept and x0.min() >= 0 and y0.min() >= 0 and (x0 + nx).max() <= cw and (y0 + ny).max() <= ch:
+        # every cell inside the grid (the usual case): no bounds filtering needed
+        base = y0 * cw + x0
+        if mx == 1 and my == 1:  # one cell per vector
+            vec, flat = np.arange(n), base
+        else:
+            ly, lx = np.divmod(np.arange(mx * my), mx)
+            cells = base[:, None] + (ly * cw + lx)[None, :]
+            if nx.min() == mx and ny.min() == my:  # all vectors of one size
+                vec, flat = np.repeat(np.arange(n), mx * my), cells.reshape(-1)
+            else:
+                valid = (ly[None, :] < ny[:, None]) & (lx[None, :] < nx[:, None])
+                vec, flat = np.nonzero(valid)[0], cells[valid]
     else:
-        vec = np.repeat(np.arange(len(mvs)), count)
-        first = np.cumsum(count) - count
-        local = np.arange(total) - first[vec]
-        ly, lx = np.divmod(local, nx[vec])
-        cy = y0[vec] + ly
-        cx = x0[vec] + lx
-    inside = (cx >= 0) & (cx < cw) & (cy >= 0) & (cy < ch)
-    vec, flat = vec[inside], (cy * cw + cx)[inside]
+        # each vector's cells in row-major order (ly, lx), vectors in order: the order of the C loop
+        ly, lx = np.divmod(np.arange(mx * my), mx)
+        valid = (ly[None, :] < ny[:, None]) & (lx[None, :] < nx[:, None])
+        vec = np.nonzero(valid)[0]
+        cy = (y0[:, None] + ly[None, :])[valid]
+        cx = (x0[:, None] + lx[None, :])[valid]
+        inside = (cx >= 0) & (cx < cw) & (cy >= 0) & (cy < ch)
+        vec, flat = vec[inside], (cy * cw + cx)[inside]
     fut = future[vec]
-    for lst, sel in ((0, ~fut), (1, fut)):
-        if not sel.any():
-            continue
-        idx = flat[sel]
-        grid[2 * lst].reshape(-1)[idx] = dx[vec[sel]]
-        grid[2 * lst + 1].reshape(-1)[idx] = dy[vec[sel]]
-        mask[lst].reshape(-1)[idx] = True
-    return grid, mask, unit
+    has_l1 = bool(fut.any())
+    if has_l1:
+        winner[0, flat[~fut]] = vec[~fut]
+        winner[1, flat[fut]] = vec[fut]
+    else:
+        winner[0, flat] = vec
+    return _CellVectors(winner, dx, dy, unit, (ch, cw), has_l1)
+
+
+def _densify_coarse(mvs: np.ndarray | None, height: int, width: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """:func:`densify_motion_vectors` on the coarsest exact grid: cells of ``unit`` x 4 pixels."""
+    cells = _cell_vectors(mvs, height, width)
+    ch, cw = cells.shape
+    grid = np.empty((4, ch * cw), dtype=np.int32)
+    n = len(cells.dx) - 1
+    for lst in (0, 1):
+        grid[2 * lst] = cells.dx.take(cells.winner[lst])
+        grid[2 * lst + 1] = cells.dy.take(cells.winner[lst])
+    mask = cells.winner != n
+    return grid.reshape(4, ch, cw), mask.reshape(2, ch, cw), cells.unit
 
 
 def _c_div(a: np.ndarray, b: int) -> np.ndarray:
@@ -203,29 +245,31 @@ def motion_field(
         L0/L1 coverage, or ``None`` when the frame has no L1 vector: every cell is predicted from the past).
     """
     oh, ow = out_hw
-    grid, mask, unit = _densify_coarse(mvs, height, width)
-    key = (height, width, oh, ow, unit)
+    cells = _cell_vectors(mvs, height, width)
+    key = (height, width, oh, ow, cells.unit)
     flat = _SAMPLE_MAPS.get(key)
     if flat is None:
         if len(_SAMPLE_MAPS) > 8:
             _SAMPLE_MAPS.clear()
-        cell = 4 * unit
-        ys = np.minimum(((np.arange(oh) + 0.5) * height / oh // cell).astype(np.int64), grid.shape[1] - 1)
-        xs = np.minimum(((np.arange(ow) + 0.5) * width / ow // cell).astype(np.int64), grid.shape[2] - 1)
-        flat = _SAMPLE_MAPS[key] = (ys[:, None] * grid.shape[2] + xs[None, :]).reshape(-1)
-    has_l1 = bool(mask[1].any())
-    lists = 2 if has_l1 else 1
-    flow = np.empty((4, oh, ow), dtype=np.float32)
-    flow[: 2 * lists] = grid.reshape(4, -1)[: 2 * lists].take(flat, axis=1).reshape(2 * lists, oh, ow)
-    if not has_l1:
+        cell = 4 * cells.unit
+        ch, cw = cells.shape
+        ys = np.minimum(((np.arange(oh) + 0.5) * height / oh // cell).astype(np.int64), ch - 1)
+        xs = np.minimum(((np.arange(ow) + 0.5) * width / ow // cell).astype(np.int64), cw - 1)
+        flat = _SAMPLE_MAPS[key] = (ys[:, None] * cw + xs[None, :]).reshape(-1)
+    lists = 2 if cells.has_l1 else 1
+    flow = np.empty((4, oh * ow), dtype=np.float32)
+    owner = cells.winner[:lists].take(flat, axis=1)  # [lists, oh * ow] vector index per output pixel
+    for lst in range(lists):
+        flow[2 * lst] = cells.dx.take(owner[lst])
+        flow[2 * lst + 1] = cells.dy.take(owner[lst])
+    if lists == 1:
         flow[2:] = 0.0
+    flow = flow.reshape(4, oh, ow)
     flow[0::2] *= ow / width
     flow[1::2] *= oh / height
     weights = None
-    if has_l1:
-        weights = torch.from_numpy(
-            mask.reshape(2, -1).take(flat, axis=1).reshape(2, oh, ow).astype(np.float32)
-        )
+    if cells.has_l1:
+        weights = torch.from_numpy((owner != len(cells.dx) - 1).astype(np.float32).reshape(2, oh, ow))
     return torch.from_numpy(flow), weights
 
 
