@@ -42,7 +42,7 @@ class _Candidate:
     bits: int
     blocks: np.ndarray  # float64 [NB] block scores (display orientation)
     quality: FrameQuality
-    frame: Any
+    rgb: np.ndarray  # uint8 [H, W, 3] canvas-size RGB (display orientation)
 
 
 @dataclass
@@ -221,8 +221,14 @@ def _run(
     mv_seen = False
 
     def to_rgb(frame: Any) -> np.ndarray:
+        # one swscale thread: the decode thread has the other core (the output does not depend on it)
         img = rgb_fmt.reformat(
-            frame, width=coded_canvas[1], height=coded_canvas[0], format="rgb24", interpolation="AREA"
+            frame,
+            width=coded_canvas[1],
+            height=coded_canvas[0],
+            format="rgb24",
+            interpolation="AREA",
+            threads=1,
         )
         arr = img.to_ndarray()
         return np.ascontiguousarray(np.rot90(arr, rot_k)) if rot_k else arr
@@ -269,7 +275,7 @@ def _run(
         t_sel += t1 - t0
         by_index = {c.index: c for c in members}
         needed = {anchor.index, *chosen_frames.tolist()}
-        rgbs = {i: to_rgb(by_index[i].frame) for i in needed}
+        rgbs = {i: by_index[i].rgb for i in needed}
         out = _GroupOutput(spec=g, anchor=anchor.index)
         out.canvases.append(rgbs[anchor.index])
         out.positions.append(i_canvas_positions(anchor.index, layout.grid_hw))
@@ -281,8 +287,6 @@ def _run(
             out.positions.append(pos)
             out.roles.append(ROLE_P)
         outputs.append(out)
-        for c in members:
-            c.frame = None
         t_canvas += time.perf_counter() - t1
 
     has_motion = use_mvs
@@ -325,8 +329,13 @@ def _run(
                 -1
             )
             bits = int(8 * probe.sizes[sig.index]) if sig.index < probe.total_frames else sig.bits
-            pending.append(_Candidate(sig.index, sig.time, bits, blocks, quality, sig.frame))
-            t_sal += time.perf_counter() - t0
+            t1 = time.perf_counter()
+            t_sal += t1 - t0
+            # canvas-size RGB now (a third of the decoded frame's size) rather than holding the frame
+            # until the group is finished: memory stays at a few hundred KB per pending candidate
+            pending.append(_Candidate(sig.index, sig.time, bits, blocks, quality, to_rgb(sig.frame)))
+            del sig  # drop the decoded frame
+            t_canvas += time.perf_counter() - t1
     while group_idx < len(groups):
         members = [
             c for c in pending if groups[group_idx].frame_start <= c.index < groups[group_idx].frame_end
