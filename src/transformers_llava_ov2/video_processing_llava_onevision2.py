@@ -25,9 +25,8 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -231,46 +230,59 @@ class _FrameResizer:
         return y[0].numpy()
 
 
-@contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """Temporarily set torch's intra-op thread count (no change when it already is ``n``)."""
-    old = torch.get_num_threads()
-    if n != old:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if n != old:
-            torch.set_num_threads(old)
-
-
-def _map_frames(make_worker: Callable[[], Callable[[int], None]], n: int) -> None:
-    """Run ``worker(i)`` for ``i in range(n)``, frames spread over ``torch.get_num_threads()`` Python threads.
+class _FramePool:
+    """Runs per-frame jobs ``worker(*args)`` on ``torch.get_num_threads()`` Python threads (context manager).
 
     Each thread gets its own worker (own buffers) from ``make_worker`` and takes the next frame when it is
-    done with one; torch runs single-threaded meanwhile. The heavy steps (``interpolate``, PIL ``resize``,
-    ``np.take``, ``np.copyto``) release the GIL, so this uses the cores like torch's own intra-op threads
-    on a quiet machine, but without OpenMP barriers per operation: when another process holds a core, the
-    other thread just takes more frames instead of every operation waiting for the descheduled thread.
+    done with one; torch runs single-threaded inside the block. The heavy steps (``interpolate``, PIL
+    ``resize``, ``np.take``, ``np.copyto``, and PyAV decoding in the caller's thread) release the GIL, so
+    this uses the cores like torch's own intra-op threads on a quiet machine, but without OpenMP barriers
+    per operation: when another process holds a core, the other thread just takes more frames instead of
+    every operation waiting for the descheduled thread. With one thread, jobs run inline in ``submit``.
+    On leaving the block all jobs have finished; the first job error is raised.
     """
-    workers = min(n, torch.get_num_threads())
-    with _torch_threads(1):
-        if workers <= 1:
-            worker = make_worker()
-            for i in range(n):
-                worker(i)
-            return
-        local = threading.local()
 
-        def run(i: int) -> None:
-            worker = getattr(local, "worker", None)
-            if worker is None:
-                worker = local.worker = make_worker()
-            worker(i)
+    def __init__(self, make_worker: Callable[[], Callable[..., None]], jobs: int) -> None:
+        self.make_worker = make_worker
+        self.workers = max(1, min(jobs, torch.get_num_threads()))
+        self._old_threads = 0
+        self._futures: list[Any] = []
 
-        with ThreadPoolExecutor(workers, thread_name_prefix="llava-ov2-frames") as pool:
-            for _ in pool.map(run, range(n)):
-                pass
+    def __enter__(self) -> _FramePool:
+        self._old_threads = torch.get_num_threads()
+        if self._old_threads != 1:
+            torch.set_num_threads(1)
+        self._local = threading.local()
+        self._pool = (
+            ThreadPoolExecutor(self.workers, thread_name_prefix="llava-ov2-frames")
+            if self.workers > 1
+            else None
+        )
+        return self
+
+    def _run(self, *args: Any) -> None:
+        worker = getattr(self._local, "worker", None)
+        if worker is None:
+            worker = self._local.worker = self.make_worker()
+        worker(*args)
+
+    def submit(self, *args: Any) -> None:
+        if self._pool is None:
+            self._run(*args)
+        else:
+            self._futures.append(self._pool.submit(self._run, *args))
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)
+                if exc_type is None:
+                    for future in self._futures:
+                        future.result()
+        finally:
+            self._futures = []
+            if self._old_threads != 1:
+                torch.set_num_threads(self._old_threads)
 
 
 def _normalization_lut(
@@ -590,8 +602,26 @@ class LlavaOnevision2VideoProcessor(VideoProcessorMixin):
         return np.asarray(sample_indices(total, n), dtype=np.int64)
 
     # ------------------------------------------------------------------ back ends
+    def _frame_geometry(
+        self, n: int, height: int, width: int, opts: dict[str, Any]
+    ) -> tuple[int, int, int, int, int]:
+        """``(padded, h, w, min_px, max_px)`` of ``n`` decoded ``height x width`` frames."""
+        padded = int(opts["video_layout"] == "release" and n % 2)  # release: even count, last frame repeated
+        factor = opts["patch_size"] * opts["merge_size"]
+        min_px, max_px = frame_pixel_budget(
+            n + padded,
+            min_pixels=int(opts["min_pixels"]),
+            max_pixels=int(opts["max_pixels"]),
+            frame_max_pixels=opts["frame_max_pixels"],
+            total_pixels=opts["total_pixels"],
+            max_visual_tokens=opts["max_visual_tokens"],
+            factor=factor,
+        )
+        h, w = smart_resize(height, width, factor=factor, min_pixels=min_px, max_pixels=max_px)
+        return padded, h, w, min_px, max_px
+
     def _process_frames(
-        self, sf: SampledFrames, opts: dict[str, Any]
+        self, sf: SampledFrames, opts: dict[str, Any], pixels: np.ndarray | None = None
     ) -> tuple[dict[str, np.ndarray], LlavaOnevision2VideoInfo]:
         frames, indices = sf.frames, np.asarray(sf.frame_indices, dtype=np.int64)
         seconds = (
@@ -602,27 +632,16 @@ class LlavaOnevision2VideoProcessor(VideoProcessorMixin):
         if frames.shape[0] == 0:
             raise VideoDecodeError(sf.source, "no frames were decoded")
         release = opts["video_layout"] == "release"
-        padded = 0
-        if release and frames.shape[0] % 2:  # the repeated last frame's rows are copied, not recomputed
-            padded = 1
+        padded, h, w, min_px, max_px = self._frame_geometry(
+            frames.shape[0], frames.shape[1], frames.shape[2], opts
+        )
+        if padded:
             indices = np.concatenate([indices, indices[-1:]])
             seconds = np.concatenate([seconds, seconds[-1:]])
         t = frames.shape[0] + padded
         m, p = opts["merge_size"], opts["patch_size"]
-        factor = p * m
-        min_px, max_px = frame_pixel_budget(
-            t,
-            min_pixels=int(opts["min_pixels"]),
-            max_pixels=int(opts["max_pixels"]),
-            frame_max_pixels=opts["frame_max_pixels"],
-            total_pixels=opts["total_pixels"],
-            max_visual_tokens=opts["max_visual_tokens"],
-            factor=factor,
-        )
-        h, w = smart_resize(
-            frames.shape[1], frames.shape[2], factor=factor, min_pixels=min_px, max_pixels=max_px
-        )
-        pixels = self._resize_and_patchify(frames, h, w, min_px, max_px, padded, opts)
+        if pixels is None:
+            pixels = self._resize_and_patchify(frames, h, w, min_px, max_px, padded, opts)
         gh, gw = h // p, w // p
         per_frame = gh * gw // (m * m)
         if release:
@@ -651,34 +670,25 @@ class LlavaOnevision2VideoProcessor(VideoProcessorMixin):
             "positions": positions,
         }, info
 
-    def _resize_and_patchify(
-        self,
-        frames: np.ndarray,
-        h: int,
-        w: int,
-        min_px: int,
-        max_px: int,
-        padded: int,
-        opts: dict[str, Any],
-    ) -> np.ndarray:
-        """``float32 [(T + padded) * gh * gw, 3*p*p]`` rows of ``uint8 [T, H, W, 3]`` frames resized to ``h x w``.
+    def _frame_job(
+        self, in_height: int, in_width: int, n: int, h: int, w: int, padded: int, opts: dict[str, Any]
+    ) -> tuple[np.ndarray, Callable[[], Callable[[np.ndarray, Sequence[int]], None]]] | None:
+        """Output rows and a per-thread worker factory for ``n`` (+ ``padded``) frames resized to ``h x w``.
 
-        One frame at a time: resize (torch bicubic+antialias, or PIL exactly like the image processor), then
-        lookup-table normalisation straight into the frame's output rows; ``padded`` repeats the last frame's
-        rows. Values are identical to ``resize_frames`` + ``normalize_and_patchify`` (torch) and to
+        Returns ``(out, make_worker)``; ``make_worker()(frame, slots)`` resizes one ``uint8
+        [H, W, 3]`` frame (torch bicubic+antialias, or PIL exactly like the image processor), normalises it
+        through the lookup table straight into the rows of ``slots[0]`` and copies them to the other slots.
+        ``None`` when the image processor has to do the work (``frame_resize="pil"`` with a non-PIL
+        ``resample``). Values are identical to ``resize_frames`` + ``normalize_and_patchify`` (torch) and to
         ``LlavaOnevision2ImageProcessor`` (pil).
         """
         mode = opts["frame_resize"]
         if mode not in ("torch", "pil"):
             raise ValueError(f"frame_resize must be 'torch' or 'pil', got {mode!r}")
         resample = opts["resample"]
-        if mode == "pil" and not isinstance(resample, int):  # PIL filter codes only; anything else: as is
-            frames = np.concatenate([frames, frames[-1:]], axis=0) if padded else frames
-            out = self._image_processor(opts)(
-                list(frames), do_resize=True, min_pixels=min_px, max_pixels=max_px, return_tensors=None
-            )
-            return np.asarray(out["pixel_values"], dtype=np.float32)
-        n, _, _, c = frames.shape
+        if mode == "pil" and not isinstance(resample, int):
+            return None
+        c = 3
         lut = _normalization_lut(
             c,
             rescale_factor=opts["rescale_factor"],
@@ -703,7 +713,7 @@ class LlavaOnevision2VideoProcessor(VideoProcessorMixin):
             def make_planes() -> Any:
                 return pil_planes
 
-        elif frames.shape[1:3] == (h, w):
+        elif (in_height, in_width) == (h, w):
 
             def make_planes() -> Any:
                 return lambda frame: frame.transpose(2, 0, 1)
@@ -711,17 +721,87 @@ class LlavaOnevision2VideoProcessor(VideoProcessorMixin):
         else:
 
             def make_planes() -> Any:
-                return _FrameResizer(frames.shape[1], frames.shape[2], h, w, c)
+                return _FrameResizer(in_height, in_width, h, w, c)
 
-        def make_worker() -> Any:
+        def make_worker() -> Callable[[np.ndarray, Sequence[int]], None]:
             planes = make_planes()
             writer = _PatchWriter(lut, h, w, p, m)
-            return lambda i: writer(planes(frames[i]), out[i * rows : (i + 1) * rows])
 
-        _map_frames(make_worker, n)
-        if padded:
-            out[n * rows :] = out[(n - 1) * rows : n * rows]
+            def work(frame: np.ndarray, slots: Sequence[int]) -> None:
+                first = out[slots[0] * rows : (slots[0] + 1) * rows]
+                writer(planes(frame), first)
+                for j in slots[1:]:
+                    out[j * rows : (j + 1) * rows] = first
+
+            return work
+
+        return out, make_worker
+
+    def _resize_and_patchify(
+        self,
+        frames: np.ndarray,
+        h: int,
+        w: int,
+        min_px: int,
+        max_px: int,
+        padded: int,
+        opts: dict[str, Any],
+    ) -> np.ndarray:
+        """``float32 [(T + padded) * gh * gw, 3*p*p]`` rows of ``uint8 [T, H, W, 3]`` frames resized to ``h x w``."""
+        n = frames.shape[0]
+        job = self._frame_job(frames.shape[1], frames.shape[2], n, h, w, padded, opts)
+        if job is None:
+            frames = np.concatenate([frames, frames[-1:]], axis=0) if padded else frames
+            out = self._image_processor(opts)(
+                list(frames), do_resize=True, min_pixels=min_px, max_pixels=max_px, return_tensors=None
+            )
+            return np.asarray(out["pixel_values"], dtype=np.float32)
+        out, make_worker = job
+        with _FramePool(make_worker, n) as pool:
+            for i in range(n):
+                pool.submit(frames[i], (i, n) if padded and i == n - 1 else (i,))
         return out
+
+    def _process_file(
+        self, source: Any, opts: dict[str, Any]
+    ) -> tuple[dict[str, np.ndarray], LlavaOnevision2VideoInfo]:
+        """Frames back end from a file: decoding and per-frame preprocessing overlap (PyAV).
+
+        The indices and the frame geometry are planned before decoding; every sampled frame goes to the frame
+        pool as soon as PyAV has converted it. Same frames, same values as ``_sample_from_file`` +
+        ``_process_frames``, which is what a truncated stream (resampled) or another decoder falls back to.
+        """
+        from .codec.uniform import TruncatedVideoError, plan_uniform_frames, read_frames
+
+        if opts["decode_backend"] != "pyav":
+            return self._process_frames(self._sample_from_file(source, opts), opts)
+        indices, sinfo = plan_uniform_frames(
+            source,
+            fps=None if opts["num_frames"] is not None else opts["fps"],
+            num_frames=opts["num_frames"],
+            min_frames=opts["min_frames"],
+            max_frames=opts["max_frames"],
+            frame_factor=2,
+        )
+        n = len(indices)
+        padded, h, w, _, _ = self._frame_geometry(n, sinfo.height, sinfo.width, opts)
+        job = self._frame_job(sinfo.height, sinfo.width, n, h, w, padded, opts)
+        if job is None:
+            return self._process_frames(self._sample_from_file(source, opts), opts)
+        out, make_worker = job
+        slots: dict[int, list[int]] = {}
+        for j, i in enumerate(indices.tolist()):
+            slots.setdefault(i, []).append(j)
+        if padded:
+            slots[int(indices[-1])].append(n)
+        try:
+            with _FramePool(make_worker, n) as pool:
+                sf, _ = read_frames(source, indices, on_frame=lambda i, rgb: pool.submit(rgb, slots[i]))
+        except TruncatedVideoError:
+            return self._process_frames(self._sample_from_file(source, opts), opts)
+        if sf.frames.shape[1:3] != (sinfo.height, sinfo.width):  # not expected: recompute from the frames
+            return self._process_frames(sf, opts)
+        return self._process_frames(sf, opts, pixels=out)
 
     def _codec_tokens(self, source: Any, opts: dict[str, Any]) -> CodecTokens:
         from .codec import tokenize_video
@@ -812,7 +892,7 @@ class LlavaOnevision2VideoProcessor(VideoProcessorMixin):
         if isinstance(video, (str, os.PathLike)):
             if opts["video_backend"] == "codec":
                 return self._process_codec(self._codec_tokens(video, opts), opts)
-            return self._process_frames(self._sample_from_file(video, opts), opts)
+            return self._process_file(video, opts)
         if opts["video_backend"] == "codec":
             raise ValueError(
                 f"video {index}: the codec back end needs a file path or CodecTokens, got decoded frames"

@@ -21,6 +21,7 @@ import contextlib
 import math
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
@@ -31,7 +32,7 @@ import numpy as np
 
 from ..errors import VideoDecodeError
 from ..video_types import SampledFrames
-from .container import open_video, resolve_video_path, stream_info
+from .container import StreamInfo, open_video, resolve_video_path, stream_info
 
 __all__ = [
     "SEEK_COST_FRAMES",
@@ -39,6 +40,7 @@ __all__ = [
     "TruncatedVideoError",
     "VideoTruncatedWarning",
     "compute_num_frames",
+    "plan_uniform_frames",
     "read_frames",
     "sample_indices",
     "sample_uniform_frames",
@@ -53,6 +55,8 @@ H.264, 2 shared cores); 12 is deliberately conservative: a wrong "seek" costs mo
 
 _AV_ERRORS: tuple[type[BaseException], ...] = (av.FFmpegError, OSError, ValueError, EOFError)
 _MAX_CONSECUTIVE_DECODE_ERRORS = 16
+
+_FrameHook = Callable[[int, np.ndarray], None]
 
 
 class VideoTruncatedWarning(UserWarning):
@@ -268,6 +272,7 @@ def _decode_sequential(
     wanted: np.ndarray,
     size: tuple[int, int],
     rotation: int,
+    on_frame: _FrameHook | None = None,
 ) -> tuple[dict[int, np.ndarray], dict[int, int | None], int, bool]:
     """Decode from the start; convert frames in ``wanted`` (sorted unique). Returns frames, pts, count, ended."""
     out: dict[int, np.ndarray] = {}
@@ -283,6 +288,8 @@ def _decode_sequential(
         if idx in want:
             out[idx] = _to_rgb(frame, size, rotation)
             pts[idx] = frame.pts
+            if on_frame is not None:
+                on_frame(idx, out[idx])
         if idx >= last:
             return out, pts, count, False
     return out, pts, count, True
@@ -316,6 +323,7 @@ def _decode_seeking(
     size: tuple[int, int],
     rotation: int,
     seek_cost: int,
+    on_frame: _FrameHook | None = None,
 ) -> tuple[dict[int, np.ndarray], dict[int, int | None], int, int]:
     """Decode ``wanted`` frames (sorted unique), jumping to keyframes as :func:`_plan_seeks` decides.
 
@@ -337,6 +345,8 @@ def _decode_seeking(
     pts_of[0] = pts0
     if int(wanted[0]) == 0:
         out[0] = _to_rgb(first, size, rotation)
+        if on_frame is not None:
+            on_frame(0, out[0])
     pos, decoded, seeks = 0, 1, 0
     just_seeked = False
     for target in wanted.tolist():
@@ -366,6 +376,8 @@ def _decode_seeking(
             if pos == target:
                 out[pos] = _to_rgb(frame, size, rotation)
                 pts_of[pos] = int(frame.pts)
+                if on_frame is not None:
+                    on_frame(pos, out[pos])
     return out, pts_of, decoded, seeks
 
 
@@ -411,6 +423,7 @@ def read_frames(
     *,
     seek: bool | Literal["auto"] = "auto",
     apply_rotation: bool = False,
+    on_frame: Callable[[int, np.ndarray], None] | None = None,
 ) -> tuple[SampledFrames, DecodeStats]:
     """Decode the frames at the given display-order ``indices`` to RGB with PyAV.
 
@@ -423,6 +436,10 @@ def read_frames(
         apply_rotation: rotate frames by the stream's display-matrix rotation (multiples of 90 degrees,
             ``np.rot90``, counter-clockwise as ``VideoFrame.rotation``); off by default, like decord and
             qwen-vl-utils.
+        on_frame: called as ``on_frame(display_index, rgb)`` once per distinct index, as soon as that frame
+            is converted (decode order), so that callers can start work on it while decoding goes on. The
+            array is the one that ends up in ``frames``; do not modify it. When decoding then fails (e.g.
+            :class:`TruncatedVideoError`), frames delivered so far are not withdrawn.
 
     Returns:
         ``(SampledFrames, DecodeStats)``; ``frames`` follow the order of ``indices``.
@@ -439,6 +456,15 @@ def read_frames(
     source = str(video)
     wanted = np.unique(idx)
     seek_cost = 0 if seek is True else SEEK_COST_FRAMES
+    hook: _FrameHook | None = None
+    if on_frame is not None:  # a seek fallback decodes again from the start: deliver each index once
+        delivered: set[int] = set()
+
+        def hook(i: int, rgb: np.ndarray) -> None:
+            if i not in delivered:
+                delivered.add(i)
+                on_frame(i, rgb)
+
     with open_video(video) as container:
         info = stream_info(container, probe_rotation=apply_rotation)
         stream = container.streams.video[0]
@@ -463,7 +489,7 @@ def read_frames(
         else:
             try:
                 frames_by_idx, pts_by_idx, decoded, seeks = _decode_seeking(
-                    container, stream, wanted, cfr, size, rotation, seek_cost
+                    container, stream, wanted, cfr, size, rotation, seek_cost, hook
                 )
                 stats = DecodeStats("seek", seeks, decoded, reason="keyframes between sparse samples")
             except (_SeekAbort, *_AV_ERRORS) as exc:
@@ -473,7 +499,7 @@ def read_frames(
                     container.seek(0, backward=True, any_frame=False, stream=stream)
         if stats is None:
             frames_by_idx, pts_by_idx, count, ended = _decode_sequential(
-                container, stream, wanted, size, rotation
+                container, stream, wanted, size, rotation, hook
             )
             stats = DecodeStats(
                 "sequential",
@@ -558,6 +584,44 @@ def _read_frames_decord(
 # public entry point
 
 
+def plan_uniform_frames(
+    video: str | os.PathLike,
+    *,
+    fps: float | None = None,
+    num_frames: int | None = None,
+    min_frames: int = 4,
+    max_frames: int = 768,
+    frame_factor: int = 2,
+    strict: bool = False,
+) -> tuple[np.ndarray, StreamInfo]:
+    """The PyAV path's ``(indices, stream info)`` of :func:`sample_uniform_frames`, without decoding.
+
+    ``read_frames(video, indices)`` then decodes exactly what ``sample_uniform_frames`` returns unless the
+    stream turns out to be truncated (:class:`TruncatedVideoError`; ``sample_uniform_frames`` resamples).
+    Frames come out ``info.height x info.width`` (before any rotation).
+
+    Raises:
+        VideoDecodeError: unreadable, empty or non-video input.
+    """
+    with open_video(video) as container:
+        info = stream_info(container, probe_rotation=False)
+        total = info.total_frames
+        if info.total_frames_source != "header":
+            total = _count_packets(container, container.streams.video[0]) or total
+    if total < 1:
+        raise VideoDecodeError(video, "stream reports no frames")
+    rule = dict(
+        fps=fps,
+        num_frames=num_frames,
+        min_frames=min_frames,
+        max_frames=max_frames,
+        frame_factor=frame_factor,
+        strict=strict,
+    )
+    n = compute_num_frames(total, info.fps, **rule)
+    return sample_indices(total, n), info
+
+
 def sample_uniform_frames(
     video: str | os.PathLike,
     *,
@@ -619,21 +683,14 @@ def sample_uniform_frames(
         rotation = info.rotation if apply_rotation and info.rotation % 90 == 0 else 0
         return _read_frames_decord(vr, video, sample_indices(total, n), total, video_fps, rotation)
 
-    with open_video(video) as container:
-        info = stream_info(container, probe_rotation=False)
-        total = info.total_frames
-        if info.total_frames_source != "header":
-            total = _count_packets(container, container.streams.video[0]) or total
-    if total < 1:
-        raise VideoDecodeError(video, "stream reports no frames")
-    n = compute_num_frames(total, info.fps, **rule)
+    indices, info = plan_uniform_frames(video, **rule)
     try:
-        frames, _ = read_frames(video, sample_indices(total, n), seek=seek, apply_rotation=apply_rotation)
+        frames, _ = read_frames(video, indices, seek=seek, apply_rotation=apply_rotation)
         return frames
     except TruncatedVideoError as exc:
         if on_truncated == "error":
             raise
-        decodable = exc.decodable_frames
+        decodable, total = exc.decodable_frames, exc.expected_frames
     warnings.warn(
         f"{video}: only {decodable} of {total} frames decode (truncated or corrupt stream); "
         f"sampled within the decodable frames",
