@@ -300,6 +300,7 @@ def _run(
         report=report,
         thread_type=cfg.thread_type,
         decode_thread=cfg.decode_thread,
+        convert_rgb=to_rgb,  # canvas-size RGB on arrival: ~0.4 MB per pending candidate, not the frame
     )
     with closing(signals):  # stops the decode thread if anything below raises
         for sig in signals:
@@ -329,13 +330,9 @@ def _run(
                 -1
             )
             bits = int(8 * probe.sizes[sig.index]) if sig.index < probe.total_frames else sig.bits
-            t1 = time.perf_counter()
-            t_sal += t1 - t0
-            # canvas-size RGB now (a third of the decoded frame's size) rather than holding the frame
-            # until the group is finished: memory stays at a few hundred KB per pending candidate
-            pending.append(_Candidate(sig.index, sig.time, bits, blocks, quality, to_rgb(sig.frame)))
-            del sig  # drop the decoded frame
-            t_canvas += time.perf_counter() - t1
+            assert sig.rgb is not None
+            pending.append(_Candidate(sig.index, sig.time, bits, blocks, quality, sig.rgb))
+            t_sal += time.perf_counter() - t0
     while group_idx < len(groups):
         members = [
             c for c in pending if groups[group_idx].frame_start <= c.index < groups[group_idx].frame_end

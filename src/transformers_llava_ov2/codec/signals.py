@@ -25,7 +25,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,8 +66,10 @@ class FrameSignals:
         luma: ``uint8 [h, w]``.
         residual: ``uint8 [h, w]`` ``clip(128 + residual)``.
         flow: ``float32 [4, h, w]`` motion field or ``None`` when the frame carries no vectors.
-        frame: the decoded frame (for RGB conversion of contributing frames).
+        frame: the decoded frame (for RGB conversion of contributing frames); ``None`` when
+            :func:`iter_frame_signals` was given ``convert_rgb`` (then ``rgb`` holds its result).
         thumb_rgb: ``uint8 [th, tw, 3]`` small RGB thumbnail (bad-frame test).
+        rgb: ``convert_rgb(frame)`` or ``None``.
     """
 
     index: int
@@ -79,6 +81,7 @@ class FrameSignals:
     flow: np.ndarray | None
     frame: Any
     thumb_rgb: np.ndarray
+    rgb: np.ndarray | None = None
 
 
 @dataclass
@@ -426,6 +429,45 @@ class _Decoded:
     frame: Any = None
 
 
+class _Ledger:
+    """Hand-over receipts: the consumer acknowledges each handed-over frame once it holds no reference.
+
+    Why: on damaged streams FFmpeg's error concealment can read pixels of recycled frame buffers, so
+    the decoded pictures depend on *when* earlier frames were released back to the decoder's pool.
+    The decode loop therefore releases every handed-over frame at a fixed point of its own schedule
+    (``_RELEASE_LAG`` decode calls after the frame came out), waiting for the receipt if the consumer
+    is behind: the release order is the same whether the loop runs in a thread or inline.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._acked = 0
+        self._closed = False
+
+    def ack(self) -> None:
+        with self._cond:
+            self._acked += 1
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """The consumer is gone: stop waiting."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def wait(self, seq: int) -> bool:
+        """Block until frame ``seq`` (0-based hand-over order) is acknowledged; False if closed."""
+        with self._cond:
+            while self._acked <= seq:
+                if self._closed:
+                    return False
+                self._cond.wait(0.1)
+            return True
+
+
+# Decode calls between a frame's hand-over and its release back to the decoder (see _Ledger): bounds
+# how far the decode loop runs ahead of the consumer in frames it has handed over.
+_RELEASE_LAG = 16
 # Batches of decoded frames waiting for the consumer. A batch holds at most one frame with data (it is
 # handed over as soon as one arrives), so this bounds the decoded frames in flight.
 _QUEUE_BATCHES = 8
@@ -443,11 +485,13 @@ def _decode_batches(
     report: DecodeReport,
     thread_type: str,
     index_by_order: bool,
+    ledger: _Ledger,
 ) -> Iterator[list[_Decoded]]:
     """Demux and decode ``path`` once; yield the decoded frames in batches (decoder output order).
 
     Hands over the frames whose luma is needed (candidates and references) with the motion vectors of
-    candidates; the rest only advance the frame counter. Decode errors are recorded in ``report``.
+    candidates; the rest only advance the frame counter. Handed-over frames are released on a fixed
+    schedule once ``ledger`` has their receipt. Decode errors are recorded in ``report``.
     Fills ``report``'s ``frames_decoded``, ``last_index``, ``frames_skipped``, ``errors`` and
     ``stopped_early``; the consumer owns the other fields.
     """
@@ -463,6 +507,17 @@ def _decode_batches(
         return
     batch: list[_Decoded] = []
     order_counter = -1
+    step = 0  # decode calls so far
+    handed = 0  # frames handed over so far
+    held: deque[tuple[int, int, av.VideoFrame]] = deque()  # (release before step, hand-over seq, frame)
+
+    def release_due() -> bool:
+        """Release the handed-over frames due before decode call ``step``; False if the consumer left."""
+        while held and held[0][0] <= step:
+            if not ledger.wait(held[0][1]):
+                return False
+            held.popleft()
+        return True
 
     def handle(frame: av.VideoFrame) -> bool:
         """Append the frame's event; True when it carries data (flush the batch)."""
@@ -477,7 +532,10 @@ def _decode_batches(
         batch.append(ev)
         if idx not in need_luma:
             return len(batch) >= _BATCH_FRAMES
+        nonlocal handed
         ev.frame = frame
+        held.append((step + _RELEASE_LAG, handed, frame))
+        handed += 1
         if idx in cand_set and use_mvs:
             sd = _motion_vectors(frame)
             if sd is not None:
@@ -501,7 +559,10 @@ def _decode_batches(
                         ctx.skip_frame = "NONREF" if skip else "DEFAULT"
                         skipping = skip
                     report.frames_skipped += int(skip)
+                if not release_due():
+                    return
                 try:
+                    step += 1
                     frames = packet.decode()
                 except _AV_ERRORS as exc:
                     errors += 1
@@ -521,7 +582,10 @@ def _decode_batches(
         except _AV_ERRORS as exc:
             report.errors.append(f"demux: {exc}")
         if not report.stopped_early:
+            if not release_due():
+                return
             try:
+                step += 1
                 for frame in stream.codec_context.decode(None):
                     if handle(frame):
                         yield batch
@@ -611,6 +675,7 @@ def iter_frame_signals(
     index_by_order: bool = False,
     thumb_width: int = 64,
     decode_thread: bool = True,
+    convert_rgb: Callable[[av.VideoFrame], np.ndarray] | None = None,
 ) -> Iterator[FrameSignals]:
     """Decode ``path`` once and yield :class:`FrameSignals` for every candidate, in display order.
 
@@ -627,6 +692,10 @@ def iter_frame_signals(
         decode_thread: demux and decode in a background thread (bounded look-ahead) while this generator
             and its consumer compute signals; ``False`` runs everything in the calling thread. The
             results are the same.
+        convert_rgb: applied to every candidate's decoded frame on arrival (``FrameSignals.rgb``); the
+            frame itself is then not kept (``FrameSignals.frame`` is ``None``). Without it the frame is
+            handed to the caller; on damaged streams the decoded pixels can then depend on how long the
+            caller keeps frames (see ``_Ledger``).
 
     Decoding errors are recorded in ``report`` and decoding goes on with the next packet; candidates that
     never arrive are skipped.
@@ -682,6 +751,7 @@ def iter_frame_signals(
             flow=None if flow is None else flow.numpy(),
             frame=item["frame"],
             thumb_rgb=item["thumb"],
+            rgb=item["rgb"],
         )
 
     def ready(item: dict) -> bool:
@@ -701,6 +771,7 @@ def iter_frame_signals(
             report.frames_with_mvs += 1
             flow, weights = motion_field(ev.mvs, frame.height, frame.width, (ah, aw))
         thumb = thumbnail_rgb(frame, thumb_width, th, thumb_fmt)
+        rgb = None if convert_rgb is None else convert_rgb(frame)
         pict = probe.pict_type[idx] if idx < probe.total_frames else PICT_I
         pending.append(
             {
@@ -708,12 +779,14 @@ def iter_frame_signals(
                 "luma": ev.luma,
                 "flow": flow,
                 "weights": weights,
-                "frame": frame,
+                "frame": frame if convert_rgb is None else None,
                 "thumb": thumb,
                 "pict": pict,
+                "rgb": rgb,
             }
         )
 
+    ledger = _Ledger()
     batches = _decode_batches(
         path,
         probe,
@@ -724,6 +797,7 @@ def iter_frame_signals(
         report=report,
         thread_type=thread_type,
         index_by_order=index_by_order,
+        ledger=ledger,
     )
     source: Iterator[list[_Decoded]]
     if decode_thread:
@@ -738,7 +812,8 @@ def iter_frame_signals(
             for ev in batch:
                 last_index = ev.last_index
                 if ev.frame is not None:
-                    arrive(ev)
+                    arrive(ev)  # drops every reference to the frame (unless it goes to the caller)
+                    ledger.ack()
                 while pending and ready(pending[0]):
                     sig = finish(pending.popleft(), True)
                     report.candidates_emitted += 1
@@ -748,6 +823,7 @@ def iter_frame_signals(
             report.convert_seconds += time.perf_counter() - t0
             t_wait = time.perf_counter()
     finally:
+        ledger.close()
         source.close()  # type: ignore[attr-defined]
     # whatever still waits for a future reference that never came: past reference only
     while pending:
