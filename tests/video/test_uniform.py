@@ -13,6 +13,7 @@ from transformers_llava_ov2.codec.uniform import (
     TruncatedVideoError,
     VideoTruncatedWarning,
     compute_num_frames,
+    plan_uniform_frames,
     read_frames,
     sample_indices,
     sample_uniform_frames,
@@ -227,3 +228,47 @@ def test_no_raw_av_exception_on_garbage_after_header(cfr_mkv, tmp_path):
         except VideoDecodeError:
             return
     assert out.num_frames >= 2
+
+
+@pytest.mark.parametrize("seek", [False, "auto", True])
+def test_on_frame_delivers_each_sampled_frame_once(long_mp4, seek):
+    idx = np.array([1400, 3, 777, 3, 1499, 0, 26])
+    got: dict[int, np.ndarray] = {}
+
+    def on_frame(i: int, rgb: np.ndarray) -> None:
+        assert i not in got
+        got[i] = rgb.copy()
+
+    out, _ = read_frames(long_mp4.path, idx, seek=seek, on_frame=on_frame)
+    assert sorted(got) == sorted(set(idx.tolist()))
+    for j, i in enumerate(idx.tolist()):
+        np.testing.assert_array_equal(got[i], out.frames[j])
+
+
+def test_on_frame_once_across_a_seek_fallback(long_mp4, monkeypatch):
+    """The seek path gives up half-way: the sequential redo must not deliver frames a second time."""
+    from transformers_llava_ov2.codec import uniform
+
+    real = uniform._decode_seeking
+
+    def failing(*args, **kwargs):
+        real(*args, **kwargs)  # delivers every frame once, then "fails"
+        raise uniform._SeekAbort("injected")
+
+    monkeypatch.setattr(uniform, "_decode_seeking", failing)
+    idx = sample_indices(long_mp4.num_frames, 8)
+    calls: list[int] = []
+    out, stats = read_frames(long_mp4.path, idx, seek=True, on_frame=lambda i, rgb: calls.append(i))
+    assert stats.fell_back and sorted(calls) == sorted(set(idx.tolist()))
+    ref, _ = read_frames(long_mp4.path, idx, seek=False)
+    np.testing.assert_array_equal(out.frames, ref.frames)
+
+
+@pytest.mark.parametrize("fixture", ["cfr_mp4", "cfr_mkv"])
+def test_plan_matches_sample_uniform_frames(request, fixture):
+    clip = request.getfixturevalue(fixture)
+    for kwargs in ({"num_frames": 6}, {"fps": 2.0}, {"num_frames": 500}):
+        indices, info = plan_uniform_frames(clip.path, **kwargs)
+        out = sample_uniform_frames(clip.path, **kwargs)
+        np.testing.assert_array_equal(indices, out.frame_indices)
+        assert out.frames.shape[1:3] == (info.height, info.width)
