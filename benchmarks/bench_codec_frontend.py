@@ -6,8 +6,10 @@ interleaved, the median wall time of
 * ``decode``: ``for frame in container.decode(stream)`` with ``thread_type="AUTO"`` (no conversion);
 * ``tokenize``: :func:`transformers_llava_ov2.codec.pipeline.tokenize_video` with default settings;
 
-prints their ratio and the per-stage times, and the peak RSS of each (in fresh subprocesses) for two clip
-lengths to show that memory does not grow with the clip length.
+prints their ratio, their CPU time (all threads) and the per-stage times (``decode`` = time the main
+thread waited for decoded frames; ``decode_thread`` = the decode thread's own busy time, overlapped with
+the rest), and the peak RSS of each (in fresh subprocesses) for two clip lengths to show that memory
+does not grow with the clip length.
 
 Usage::
 
@@ -62,6 +64,11 @@ def make_clip(seconds: float, cache_dir: Path) -> Path:
         tmp.rename(path)
         print(f"generated {path.name} in {time.perf_counter() - t0:.1f} s", flush=True)
     return path
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def decode_only(path: Path) -> float:
@@ -160,11 +167,15 @@ def main() -> None:
     # warm up (imports, page cache)
     decode_only(clip)
     tokenize(clip)
-    dec_times, tok_times, stages = [], [], []
+    dec_times, tok_times, stages, dec_cpu, tok_cpu = [], [], [], [], []
     tokens = None
     for _ in range(repeats):  # interleaved, so both see the same machine load
+        c0 = _cpu_seconds()
         dec_times.append(decode_only(clip))
+        c1 = _cpu_seconds()
         seconds, tokens = tokenize(clip)
+        tok_cpu.append(_cpu_seconds() - c1)
+        dec_cpu.append(c1 - c0)
         tok_times.append(seconds)
         stages.append(tokens.stage_seconds)
     dec, tok = statistics.median(dec_times), statistics.median(tok_times)
@@ -178,6 +189,10 @@ def main() -> None:
     print(f"decode only (floor): median {dec:.3f} s  ({tokens.total_frames / dec:.0f} fps)  runs {dec_times}")
     print(f"tokenize_video:      median {tok:.3f} s  runs {[round(t, 3) for t in tok_times]}")
     print(f"ratio tokenize / decode = {tok / dec:.2f}x (target <= 1.5x)")
+    print(
+        f"CPU time (user+sys, all threads): decode only {statistics.median(dec_cpu):.3f} s, "
+        f"tokenize_video {statistics.median(tok_cpu):.3f} s; load average now {os.getloadavg()[0]:.2f}"
+    )
     print("per-stage seconds (median over runs):")
     for key in stages[0]:
         print(f"  {key:10s} {statistics.median(s.get(key, 0.0) for s in stages):.3f}")

@@ -352,6 +352,7 @@ def _run(
     stages["decode"] = max(0.0, loop - t_sal - t_sel - t_canvas - report.convert_seconds)
     if cfg.decode_thread:
         stages["decode_thread"] = report.decode_seconds
+        stages["decode_thread_idle"] = report.ledger_wait_seconds
     stages["signals"] = report.convert_seconds
     stages["saliency"] = t_sal
     stages["selection"] = t_sel

@@ -97,7 +97,8 @@ class DecodeReport:
     candidates_emitted: int = 0
     convert_seconds: float = 0.0  # consumer: signals of candidates (motion field, thumbnail, residual)
     wait_seconds: float = 0.0  # consumer: waiting for decoded frames
-    decode_seconds: float = 0.0  # decode thread: demux, decode, luma/vector extraction (overlapped)
+    decode_seconds: float = 0.0  # decode thread: demux, decode, vector extraction (overlapped)
+    ledger_wait_seconds: float = 0.0  # decode loop: waiting for the consumer to finish with frames
 
 
 # ---------------------------------------------------------------------------------------------- MVs
@@ -449,6 +450,9 @@ class _Ledger:
             self._acked += 1
             self._cond.notify_all()
 
+    def acked(self, seq: int) -> bool:
+        return self._acked > seq
+
     def close(self) -> None:
         """The consumer is gone: stop waiting."""
         with self._cond:
@@ -514,8 +518,12 @@ def _decode_batches(
     def release_due() -> bool:
         """Release the handed-over frames due before decode call ``step``; False if the consumer left."""
         while held and held[0][0] <= step:
-            if not ledger.wait(held[0][1]):
-                return False
+            if not ledger.acked(held[0][1]):  # the consumer is behind: wait for it
+                t0 = time.perf_counter()
+                ok = ledger.wait(held[0][1])
+                report.ledger_wait_seconds += time.perf_counter() - t0
+                if not ok:
+                    return False
             held.popleft()
         return True
 
@@ -638,7 +646,7 @@ class _DecodeThread:
         finally:
             with contextlib.suppress(Exception):  # closes the container (in this thread)
                 self._batches.close()  # type: ignore[attr-defined]
-            self._report.decode_seconds = busy
+            self._report.decode_seconds = busy - self._report.ledger_wait_seconds
             self._put(("done", None))
 
     def __iter__(self) -> Iterator[list[_Decoded]]:
