@@ -12,9 +12,13 @@ For 32 and 128 frames of a generated 720p H.264 clip, one process times, interle
   prompt.
 
 Repetitions alternate the order (ours first on even reps, reference first on odd reps); medians are
-reported with the ratio ``ours / reference`` (target <= 1.0). Usage::
+reported with the ratio ``ours / reference`` (target <= 1.0), plus the median of the per-repetition ratios
+(each rep's two runs are back to back, so it is less sensitive to load drifting over the run) and the
+1-minute load average before/after (readings on a busy machine are noisy: re-run until stable).
+``--threads`` sets torch's intra-op threads (our side spreads frames over that many Python threads; the
+reference does not use torch). Usage::
 
-    .venv/bin/python benchmarks/bench_processor.py [--frames 32 128] [--reps 5] [--seconds 12]
+    .venv/bin/python benchmarks/bench_processor.py [--frames 32 128] [--reps 5] [--seconds 12] [--threads N]
 """
 
 from __future__ import annotations
@@ -114,6 +118,8 @@ def measure(n, clip, processor, video_processor, tokenizer, prompt, reps, frame_
     ours_px = np.asarray(out["pixel_values" if processor is not None else "pixel_values_videos"])
     ref_px = np.asarray(ref["pixel_values"])
     diff = float(np.abs(ours_px - ref_px).max()) if ours_px.shape == ref_px.shape else float("nan")
+    del out, ours_px, ref_px  # neither side's warm-up output stays alive during the timed runs
+    del ref
     t_ours, t_ref = [], []
     for rep in range(reps):
         order = (("ours", ours), ("ref", reference)) if rep % 2 == 0 else (("ref", reference), ("ours", ours))
@@ -121,7 +127,8 @@ def measure(n, clip, processor, video_processor, tokenizer, prompt, reps, frame_
             t0 = time.perf_counter()
             fn()
             (t_ours if name == "ours" else t_ref).append(time.perf_counter() - t0)
-    return statistics.median(t_ours), statistics.median(t_ref), info, diff
+    paired = statistics.median(a / b for a, b in zip(t_ours, t_ref))
+    return statistics.median(t_ours), statistics.median(t_ref), paired, info, diff
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=12.0)
     parser.add_argument("--frame-resize", choices=("torch", "pil"), default="torch")
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: leave as is)")
     args = parser.parse_args(argv)
 
     import transformers
@@ -147,23 +155,34 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     print(
-        f"clip {clip.name}; torch threads {torch.get_num_threads()}; tokenizer "
+        f"clip {clip.name}; cpus {os.cpu_count()}; torch threads {torch.get_num_threads()}; tokenizer "
         f"{'Qwen3 (real)' if tokenizer is not None else 'none (video processor only)'}; "
         f"frame_resize={args.frame_resize}"
     )
     header = (
-        f"{'frames':>6}  {'ours s':>8}  {'ref s':>8}  {'ratio':>6}  {'grid':>12}  {'tokens':>7}  max |dpix|"
+        f"{'frames':>6}  {'ours s':>8}  {'ref s':>8}  {'ratio':>6}  {'paired':>6}  {'grid':>12}  {'tokens':>7}"
+        f"  {'load':>9}  max |dpix|"
     )
     print(header)
     print("-" * len(header))
     for n in args.frames:
-        mo, mr, info, diff = measure(
+        load0 = os.getloadavg()[0]
+        mo, mr, paired, info, diff = measure(
             n, clip, processor, video_processor, tokenizer, prompt, args.reps, args.frame_resize
         )
+        load = f"{load0:.2f}/{os.getloadavg()[0]:.2f}"
         grid = f"{len(info.grid_thw)}x{info.grid_thw[0][1]}x{info.grid_thw[0][2]}"
-        print(f"{n:>6}  {mo:8.3f}  {mr:8.3f}  {mo / mr:6.2f}  {grid:>12}  {info.num_tokens:>7}  {diff:.3g}")
-    print("ratio = ours / reference (medians of interleaved repetitions; target <= 1.0)")
+        print(
+            f"{n:>6}  {mo:8.3f}  {mr:8.3f}  {mo / mr:6.2f}  {paired:6.2f}  {grid:>12}  {info.num_tokens:>7}"
+            f"  {load:>9}  {diff:.3g}"
+        )
+    print(
+        "ratio = ours / reference (medians of interleaved repetitions; target <= 1.0); paired = median of the "
+        "per-repetition ratios; load = 1-min load average before/after"
+    )
     return 0
 
 
