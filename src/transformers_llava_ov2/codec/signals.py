@@ -501,8 +501,9 @@ def _decode_batches(
     """
     # non-reference pictures nobody needs are not decoded at all (skip_frame=NONREF for their packet)
     skippable = probe.codec_name in _SKIP_NONREF_CODECS and not index_by_order
-    reference = probe.reference
     frame_index = probe.frame_index
+    # the frames whose packets are not decoded: non-reference pictures nobody needs
+    skip_frames = set(np.flatnonzero(~probe.reference).tolist()) - need_luma if skippable else set()
     report.frames_skipped = 0
     try:
         container = av.open(os.fspath(path))
@@ -561,8 +562,7 @@ def _decode_batches(
         try:
             for packet in container.demux(stream):
                 if skippable and packet.size:
-                    pidx = frame_index(packet.pts)
-                    skip = pidx is not None and not reference[pidx] and pidx not in need_luma
+                    skip = frame_index(packet.pts) in skip_frames
                     if skip != skipping:
                         ctx.skip_frame = "NONREF" if skip else "DEFAULT"
                         skipping = skip
