@@ -191,3 +191,18 @@ def test_truncated_file_falls_back_to_resampling(tmp_path):
     ref, _ = vp.process_one(sf, num_frames=8, **SMALL)
     np.testing.assert_array_equal(got["pixel_values"], ref["pixel_values"])
     assert info.frame_indices == [int(i) for i in sf.frame_indices]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_preprocessing_errors_during_decoding_surface(clips, threads):
+    """A job that fails while frames are still being decoded raises (never leaves rows unwritten)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with pytest.raises(ValueError, match="resampling filter"):
+            LlavaOnevision2VideoProcessor().process_one(
+                str(clips["mp4"].path), frame_resize="pil", resample=99, **SMALL
+            )
+        assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(old)

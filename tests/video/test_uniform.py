@@ -272,3 +272,19 @@ def test_plan_matches_sample_uniform_frames(request, fixture):
         out = sample_uniform_frames(clip.path, **kwargs)
         np.testing.assert_array_equal(indices, out.frame_indices)
         assert out.frames.shape[1:3] == (info.height, info.width)
+
+
+@pytest.mark.parametrize("seek", [False, True])
+def test_on_frame_errors_are_not_taken_for_decode_errors(long_mp4, seek):
+    """A ValueError from the callback must surface, not send the seek path into its fallback."""
+    idx = sample_indices(long_mp4.num_frames, 8)
+    calls: list[int] = []
+
+    def on_frame(i: int, rgb: np.ndarray) -> None:
+        calls.append(i)
+        if len(calls) == 3:
+            raise ValueError("callback failed")
+
+    with pytest.raises(ValueError, match="callback failed"):
+        read_frames(long_mp4.path, idx, seek=seek, on_frame=on_frame)
+    assert len(calls) == 3

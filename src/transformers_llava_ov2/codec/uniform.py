@@ -211,6 +211,10 @@ class _SeekAbort(Exception):
     """Internal: the seek path met something it cannot prove equal to sequential decode."""
 
 
+class _FrameHookError(Exception):
+    """Internal: ``on_frame`` raised; carries the caller's exception past the seek-path fallback."""
+
+
 def _cfr_index(stream: av.video.stream.VideoStream, total_frames: int) -> _CfrIndex | None:
     """Keyframe positions from the demuxer's sample index, if it is complete and constant-rate."""
     try:
@@ -463,8 +467,29 @@ def read_frames(
         def hook(i: int, rgb: np.ndarray) -> None:
             if i not in delivered:
                 delivered.add(i)
-                on_frame(i, rgb)
+                try:
+                    on_frame(i, rgb)
+                except Exception as exc:  # not a decode error: must not trigger the seek fallback
+                    raise _FrameHookError() from exc
 
+    try:
+        return _read_frames(video, source, idx, wanted, seek, seek_cost, apply_rotation, hook)
+    except _FrameHookError as exc:
+        error = exc.__cause__
+    assert error is not None
+    raise error  # the caller's own exception, unwrapped
+
+
+def _read_frames(
+    video: str | os.PathLike,
+    source: str,
+    idx: np.ndarray,
+    wanted: np.ndarray,
+    seek: bool | Literal["auto"],
+    seek_cost: int,
+    apply_rotation: bool,
+    hook: _FrameHook | None,
+) -> tuple[SampledFrames, DecodeStats]:
     with open_video(video) as container:
         info = stream_info(container, probe_rotation=apply_rotation)
         stream = container.streams.video[0]
