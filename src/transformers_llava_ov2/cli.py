@@ -246,8 +246,10 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str | N
 
 
 def _stage_line(stages: dict[str, float]) -> str:
-    parts = [f"{k} {v:.3f}s" for k, v in stages.items()]
-    return " | ".join(parts) + f" | total {sum(stages.values()):.3f}s"
+    """``stage t | ... | total t``; a reported ``total`` wins (stages may overlap, e.g. the decode thread)."""
+    parts = [f"{k} {v:.3f}s" for k, v in stages.items() if k != "total"]
+    total = stages.get("total", sum(stages.values()))
+    return " | ".join(parts) + f" | total {total:.3f}s"
 
 
 def _codec_summary(tokens: Any, budget: int | None) -> tuple[str, dict[str, Any]]:

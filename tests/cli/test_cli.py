@@ -216,3 +216,11 @@ def test_chat_video_with_tiny_checkpoint(tiny_checkpoint, capsys):
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     assert captured.out.strip()
+
+
+def test_stage_line_prints_one_total():
+    from transformers_llava_ov2.cli import _stage_line
+
+    line = _stage_line({"decode": 0.5, "decode_thread": 0.9, "signals": 0.4, "total": 1.0})
+    assert line.count("total") == 1 and line.endswith("total 1.000s")
+    assert _stage_line({"decode": 0.5, "signals": 0.25}).endswith("total 0.750s")
