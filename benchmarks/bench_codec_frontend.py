@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 def make_clip(seconds: float, cache_dir: Path) -> Path:
     """The cached benchmark clip: 1280x720, 30 fps, H.264 (B-frames, scene-cut keyframes)."""
-    from transformers_llava_ov2.codec.synthetic import write_synthetic_clip
+    from transformers_llava_ov2.video.synthetic import write_synthetic_clip
 
     path = cache_dir / f"bench_codec_720p_{int(seconds)}s.mp4"
     if not path.exists():

@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 def bench_clip(seconds: float) -> Path:
     """A cached 1280x720, 30 fps H.264 clip with motion, a cut and a pan (deterministic)."""
-    from transformers_llava_ov2.codec.synthetic import write_synthetic_clip
+    from transformers_llava_ov2.video.synthetic import write_synthetic_clip
 
     base = os.environ.get("LLAVA_OV2_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "transformers_llava_ov2"

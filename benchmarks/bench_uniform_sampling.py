@@ -22,14 +22,10 @@ from pathlib import Path
 import av
 import numpy as np
 
-from transformers_llava_ov2.codec.synthetic import write_synthetic_clip
-from transformers_llava_ov2.codec.uniform import (
-    SEEK_COST_FRAMES,
-    compute_num_frames,
-    read_frames,
-    sample_indices,
-    sample_uniform_frames,
-)
+from transformers_llava_ov2.video.frame_count import compute_num_frames, sample_indices
+from transformers_llava_ov2.video.readers import SEEK_COST_FRAMES, read_frames
+from transformers_llava_ov2.video.synthetic import write_synthetic_clip
+from transformers_llava_ov2.video.uniform import sample_uniform_frames
 
 
 def naive_full_decode(path: Path, indices: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Fixtures shared by all test suites.
 
 ``make_clip`` generates small deterministic synthetic videos (PyAV + libx264, see
-``transformers_llava_ov2.codec.synthetic``) into a session temp dir, cached by their arguments.
+``transformers_llava_ov2.video.synthetic``) into a session temp dir, cached by their arguments.
 ``shared_videos_dir`` is ``../shared/videos`` next to the repository root (skips when absent).
 """
 
@@ -18,7 +18,7 @@ SHARED_VIDEOS = REPO_ROOT.parent / "shared" / "videos"
 @pytest.fixture(scope="session")
 def make_clip(tmp_path_factory):
     """``make_clip(name, **write_synthetic_clip_kwargs) -> SyntheticClip`` (cached per session by name)."""
-    from transformers_llava_ov2.codec.synthetic import write_synthetic_clip
+    from transformers_llava_ov2.video.synthetic import write_synthetic_clip
 
     root = tmp_path_factory.mktemp("synthetic_clips")
     cache: dict[str, object] = {}

@@ -545,7 +545,7 @@ class LlavaOnevision2VideoProcessor(VideoProcessorMixin):
         return self._sample_from_file(video_url_or_urls, opts)
 
     def _sample_from_file(self, source: Any, opts: dict[str, Any]) -> SampledFrames:
-        from .codec.uniform import sample_uniform_frames
+        from .video.uniform import sample_uniform_frames
 
         return sample_uniform_frames(
             source,
@@ -591,7 +591,7 @@ class LlavaOnevision2VideoProcessor(VideoProcessorMixin):
         )
 
     def _sample_array_indices(self, total: int, video_fps: float, opts: dict[str, Any]) -> np.ndarray:
-        from .codec.uniform import compute_num_frames, sample_indices
+        from .video.frame_count import compute_num_frames, sample_indices
 
         n = compute_num_frames(
             total,
@@ -774,7 +774,8 @@ class LlavaOnevision2VideoProcessor(VideoProcessorMixin):
         pool as soon as PyAV has converted it. Same frames, same values as ``_sample_from_file`` +
         ``_process_frames``, which is what a truncated stream (resampled) or another decoder falls back to.
         """
-        from .codec.uniform import TruncatedVideoError, plan_uniform_frames, read_frames
+        from .video.readers import TruncatedVideoError, read_frames
+        from .video.uniform import plan_uniform_frames
 
         if opts["decode_backend"] != "pyav":
             return self._process_frames(self._sample_from_file(source, opts), opts)

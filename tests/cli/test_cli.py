@@ -9,7 +9,8 @@ import sys
 import pytest
 from PIL import Image
 
-from transformers_llava_ov2.cli import DEMO_CLIP_NAME, default_demo_clip, main
+from transformers_llava_ov2.cli import main
+from transformers_llava_ov2.video.demo import DEMO_CLIP_NAME, default_demo_clip
 
 
 def _has_codec() -> bool:
@@ -219,7 +220,7 @@ def test_chat_video_with_tiny_checkpoint(tiny_checkpoint, capsys):
 
 
 def test_stage_line_prints_one_total():
-    from transformers_llava_ov2.cli import _stage_line
+    from transformers_llava_ov2.report.summary import stage_line as _stage_line
 
     line = _stage_line({"decode": 0.5, "decode_thread": 0.9, "signals": 0.4, "total": 1.0})
     assert line.count("total") == 1 and line.endswith("total 1.000s")

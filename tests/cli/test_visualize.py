@@ -1,4 +1,4 @@
-"""The pictures of ``transformers_llava_ov2.visualize`` on hand-built inputs."""
+"""The pictures of ``transformers_llava_ov2.report.plots`` on hand-built inputs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 from tests.cli.fakes import fake_codec_tokens, fake_sampled_frames
-from transformers_llava_ov2 import visualize as viz
+from transformers_llava_ov2.report import plots as viz
 from transformers_llava_ov2.video_types import ROLE_P
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from transformers_llava_ov2.codec.pipeline import tokenize_video
 from transformers_llava_ov2.codec.probe import probe_video
-from transformers_llava_ov2.codec.synthetic import write_audio_only_file
 from transformers_llava_ov2.errors import VideoDecodeError
+from transformers_llava_ov2.video.synthetic import write_audio_only_file
 
 from .test_pipeline import check_invariants
 

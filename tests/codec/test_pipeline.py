@@ -7,7 +7,7 @@ import pytest
 
 from transformers_llava_ov2.codec.config import CodecConfig
 from transformers_llava_ov2.codec.pipeline import tokenize_video
-from transformers_llava_ov2.codec.uniform import sample_indices
+from transformers_llava_ov2.video.frame_count import sample_indices
 from transformers_llava_ov2.video_types import ROLE_I, ROLE_P, CodecTokens, raster_to_block_order
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from transformers_llava_ov2.codec import CodecConfig, tokenize_video, write_synthetic_clip
+from transformers_llava_ov2.codec import CodecConfig, tokenize_video
+from transformers_llava_ov2.video.synthetic import write_synthetic_clip
 
 
 def test_repeated_tokenization_is_identical(tmp_path):

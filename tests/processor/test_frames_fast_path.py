@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from tests.processor.conftest import SMALL
-from transformers_llava_ov2.codec.uniform import VideoTruncatedWarning, sample_uniform_frames
 from transformers_llava_ov2.image_processing_llava_onevision2 import LlavaOnevision2ImageProcessor
+from transformers_llava_ov2.video.readers import VideoTruncatedWarning
+from transformers_llava_ov2.video.uniform import sample_uniform_frames
 from transformers_llava_ov2.video_processing_llava_onevision2 import (
     LlavaOnevision2VideoProcessor,
     normalize_and_patchify,
@@ -133,7 +134,7 @@ def test_worker_errors_propagate_and_threads_are_restored(frames, monkeypatch):
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
-    from transformers_llava_ov2.codec.synthetic import write_synthetic_clip
+    from transformers_llava_ov2.video.synthetic import write_synthetic_clip
 
     root = tmp_path_factory.mktemp("fast_path_clips")
     return {
@@ -174,7 +175,7 @@ def test_overlapped_file_path_equals_decode_then_process(clips, name, opts):
 
 
 def test_truncated_file_falls_back_to_resampling(tmp_path):
-    from transformers_llava_ov2.codec.synthetic import write_synthetic_clip
+    from transformers_llava_ov2.video.synthetic import write_synthetic_clip
 
     clip = write_synthetic_clip(
         tmp_path / "full.mp4", seconds=2.0, size=(96, 64), bframes=2, gop=10, object_size=16, faststart=True

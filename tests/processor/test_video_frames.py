@@ -32,7 +32,7 @@ def qwen_indices(total: int, video_fps: float, fps: float = 1.0, min_frames: int
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
-    from transformers_llava_ov2.codec.synthetic import write_synthetic_clip
+    from transformers_llava_ov2.video.synthetic import write_synthetic_clip
 
     root = tmp_path_factory.mktemp("proc_clips")
     specs = {"2s": (2.0, 10), "9.5s": (9.5, 10), "45s": (45.0, 4), "0.3s": (0.3, 10)}

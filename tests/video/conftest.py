@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from transformers_llava_ov2.codec.synthetic import write_audio_only_file
+from transformers_llava_ov2.video.synthetic import write_audio_only_file
 
 
 @pytest.fixture(scope="session")

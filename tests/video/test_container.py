@@ -8,15 +8,15 @@ from types import SimpleNamespace
 import av
 import pytest
 
-from transformers_llava_ov2.codec import container as container_mod
-from transformers_llava_ov2.codec.container import (
+from transformers_llava_ov2.errors import VideoDecodeError
+from transformers_llava_ov2.video import container as container_mod
+from transformers_llava_ov2.video.container import (
     StreamInfo,
     first_video_stream,
     open_video,
     resolve_video_path,
     stream_info,
 )
-from transformers_llava_ov2.errors import VideoDecodeError
 
 BAD_REASONS = {
     "missing": "does not exist",

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from transformers_llava_ov2.codec.uniform import compute_num_frames, sample_indices
+from transformers_llava_ov2.video.frame_count import compute_num_frames, sample_indices
 
 
 def qwen_oracle(total, video_fps, *, fps=None, nframes=None, min_frames=4, max_frames=None, factor=2):

@@ -7,8 +7,9 @@ import warnings
 import numpy as np
 import pytest
 
-from transformers_llava_ov2.codec.uniform import VideoTruncatedWarning, sample_uniform_frames
 from transformers_llava_ov2.errors import VideoDecodeError
+from transformers_llava_ov2.video.readers import VideoTruncatedWarning
+from transformers_llava_ov2.video.uniform import sample_uniform_frames
 
 N_CASES = 30
 

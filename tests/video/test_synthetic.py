@@ -6,8 +6,8 @@ import av
 import numpy as np
 import pytest
 
-from transformers_llava_ov2.codec.container import open_video, stream_info
-from transformers_llava_ov2.codec.synthetic import CODECS, write_demo_clip, write_synthetic_clip
+from transformers_llava_ov2.video.container import open_video, stream_info
+from transformers_llava_ov2.video.synthetic import CODECS, write_demo_clip, write_synthetic_clip
 
 
 def _decode_gray(path) -> np.ndarray:

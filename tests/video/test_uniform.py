@@ -8,17 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from transformers_llava_ov2.codec.synthetic import write_synthetic_clip
-from transformers_llava_ov2.codec.uniform import (
-    TruncatedVideoError,
-    VideoTruncatedWarning,
-    compute_num_frames,
-    plan_uniform_frames,
-    read_frames,
-    sample_indices,
-    sample_uniform_frames,
-)
 from transformers_llava_ov2.errors import VideoDecodeError
+from transformers_llava_ov2.video.frame_count import compute_num_frames, sample_indices
+from transformers_llava_ov2.video.readers import TruncatedVideoError, VideoTruncatedWarning, read_frames
+from transformers_llava_ov2.video.synthetic import write_synthetic_clip
+from transformers_llava_ov2.video.uniform import plan_uniform_frames, sample_uniform_frames
 from transformers_llava_ov2.video_types import SampledFrames
 
 try:
@@ -247,7 +241,7 @@ def test_on_frame_delivers_each_sampled_frame_once(long_mp4, seek):
 
 def test_on_frame_once_across_a_seek_fallback(long_mp4, monkeypatch):
     """The seek path gives up half-way: the sequential redo must not deliver frames a second time."""
-    from transformers_llava_ov2.codec import uniform
+    from transformers_llava_ov2.video import readers as uniform
 
     real = uniform._decode_seeking
 

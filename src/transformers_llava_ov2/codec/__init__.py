@@ -1,47 +1,47 @@
-"""Codec-stream tokenization and uniform frame sampling, in pure Python (PyAV + numpy + torch).
+"""Codec-stream tokenization in pure Python (PyAV + numpy + torch), built on :mod:`transformers_llava_ov2.video`.
 
-Codec stages (each a small module with a typed result): ``probe`` (demux-only packet table) →
-``gop`` (adaptive groups from the P/B bit-cost timeline) → ``candidates`` / ``signals`` (one decode pass:
-motion vectors, motion-compensated residual) → ``saliency`` → ``selection`` (rank-attenuated, stratified
-2×2 blocks) → ``canvas`` (I/P canvases). :func:`tokenize_video` runs them and returns
-:class:`~transformers_llava_ov2.video_types.CodecTokens`.
+Stages (each a small module with a typed result): ``probe`` (demux-only packet table) → ``gop`` (adaptive
+groups from the P/B bit-cost timeline) → ``candidates`` / ``signals`` (one decode pass: motion vectors,
+motion-compensated residual) → ``saliency`` → ``selection`` (rank-attenuated, stratified 2×2 blocks) →
+``canvas`` (I/P canvases). :func:`tokenize_video` runs them and returns
+:class:`~transformers_llava_ov2.video_types.CodecTokens`. See ``docs/codec.md``.
 
-The frames backend is :func:`sample_uniform_frames` (qwen-vl-utils-compatible counts), returning
-:class:`~transformers_llava_ov2.video_types.SampledFrames`.
+Uniform frame sampling, container I/O and synthetic clips live in :mod:`transformers_llava_ov2.video`; their
+old names here still resolve for one release, with a ``DeprecationWarning``.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ._deprecated import warn_moved
 from .config import CodecConfig
-from .container import StreamInfo, open_video, stream_info
 from .gop import GopPlan, plan_gops
 from .pipeline import tokenize_video
 from .probe import StreamProbe, probe_video
-from .synthetic import SyntheticClip, write_demo_clip, write_synthetic_clip
-from .uniform import (
-    TruncatedVideoError,
-    VideoTruncatedWarning,
-    compute_num_frames,
-    read_frames,
-    sample_indices,
-    sample_uniform_frames,
-)
 
-__all__ = [
-    "CodecConfig",
-    "GopPlan",
-    "StreamInfo",
-    "StreamProbe",
-    "SyntheticClip",
-    "TruncatedVideoError",
-    "VideoTruncatedWarning",
-    "compute_num_frames",
-    "open_video",
-    "plan_gops",
-    "probe_video",
-    "read_frames",
-    "sample_indices",
-    "sample_uniform_frames",
-    "stream_info",
-    "tokenize_video",
-    "write_demo_clip",
-    "write_synthetic_clip",
-]
+__all__ = ["CodecConfig", "GopPlan", "StreamProbe", "plan_gops", "probe_video", "tokenize_video"]
+
+_MOVED = {
+    "StreamInfo": "container",
+    "open_video": "container",
+    "stream_info": "container",
+    "SyntheticClip": "synthetic",
+    "write_demo_clip": "synthetic",
+    "write_synthetic_clip": "synthetic",
+    "TruncatedVideoError": "readers",
+    "VideoTruncatedWarning": "readers",
+    "read_frames": "readers",
+    "compute_num_frames": "frame_count",
+    "sample_indices": "frame_count",
+    "sample_uniform_frames": "uniform",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MOVED.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warn_moved(f"transformers_llava_ov2.codec.{name}", f"transformers_llava_ov2.video.{module}.{name}")
+    return getattr(importlib.import_module(f"..video.{module}", __name__), name)

@@ -16,8 +16,8 @@ import av
 import numpy as np
 
 from ..errors import VideoDecodeError
+from ..video.container import open_video, stream_info
 from .bitstream import PICT_B, PICT_I, PICT_P, PictureTypeParser
-from .container import open_video, stream_info
 
 __all__ = ["MV_CODECS", "StreamProbe", "probe_video"]
 

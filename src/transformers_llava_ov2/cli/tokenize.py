@@ -1,0 +1,167 @@
+"""``llava-ov2 tokenize``: run a video front end on a video, print a summary table, write pictures.
+
+``llava-ov2 tokenize [VIDEO] --out DIR`` runs the codec (default) or frames back end on VIDEO (or on the
+embedded default clip) and writes ``bitcost_timeline.png``, ``canvases.png``, ``kept_heatmap.png`` (codec)
+or ``frames_contact_sheet.png`` (frames) plus ``summary.json`` to DIR. See ``docs/cli.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import VideoDecodeError
+from ._common import CliError, positive_float, positive_int, print_error, progress, resolve_video, status
+
+NAME = "tokenize"
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Registers ``tokenize`` on the ``llava-ov2`` sub-parsers."""
+    tok = subparsers.add_parser(
+        "tokenize",
+        help="tokenize a video (codec canvases or uniform frames); print a summary and write pictures",
+        description="Run a video front end on VIDEO (default: the embedded demo clip), print a summary table "
+        "and write pictures plus summary.json to --out.",
+    )
+    tok.add_argument("video", nargs="?", metavar="VIDEO", help="video file (default: embedded demo clip)")
+    tok.add_argument("--backend", choices=("codec", "frames"), default="codec", help="video front end")
+    tok.add_argument("--out", default="llava_ov2_out", metavar="DIR", help="output folder (created)")
+    tok.add_argument(
+        "--max-visual-tokens", type=positive_int, metavar="N", help="LLM-token budget for the whole video"
+    )
+    tok.add_argument("--num-canvases", type=positive_int, metavar="N", help="codec: canvas budget")
+    tok.add_argument("--max-pixels", type=positive_int, metavar="PX", help="max pixels of a canvas / frame")
+    tok.add_argument("--fps", type=positive_float, help="frames: sampling rate (default 1.0)")
+    tok.add_argument("--num-frames", type=positive_int, metavar="N", help="frames: fixed frame count")
+    tok.add_argument("--min-frames", type=positive_int, metavar="N", help="frames: minimum count (default 4)")
+    tok.add_argument(
+        "--max-frames", type=positive_int, metavar="N", help="frames: maximum count (default 32)"
+    )
+    tok.add_argument("--no-pictures", action="store_true", help="skip the PNGs (table and summary.json only)")
+    tok.add_argument("-q", "--quiet", action="store_true", help="no progress output on stderr")
+    tok.set_defaults(func=run)
+    return tok
+
+
+def _tokenize_codec(args: argparse.Namespace, path: Path) -> tuple[Any, dict[str, Any]]:
+    try:
+        from ..codec import CodecConfig, tokenize_video
+    except ImportError as exc:  # the codec tokenizer is an in-tree module; this guards partial installs
+        raise CliError(f"the codec back end is not available in this installation ({exc})") from None
+    overrides: dict[str, Any] = {}
+    if args.max_visual_tokens is not None:
+        overrides["max_visual_tokens"] = args.max_visual_tokens
+    if args.num_canvases is not None:
+        overrides["num_canvases"] = args.num_canvases
+    if args.max_pixels is not None:
+        overrides["max_pixels"] = args.max_pixels
+    for name in ("fps", "max_frames", "num_frames", "min_frames"):
+        if getattr(args, name) is not None:
+            print_error(f"note: --{name.replace('_', '-')} applies to --backend frames only; ignored")
+    try:
+        config = CodecConfig(**overrides)
+    except (ValueError, TypeError) as exc:
+        raise CliError(f"invalid codec settings: {exc}") from None
+    try:
+        tokens = tokenize_video(path, config)
+    except VideoDecodeError:
+        raise
+    except ValueError as exc:  # budget too small for one group, and other input-dependent limits
+        raise CliError(f"cannot tokenize {str(path)!r} with these settings: {exc}") from None
+    from ..report.summary import jsonable
+
+    return tokens, {"config": jsonable(getattr(config, "__dict__", {}))}
+
+
+def _tokenize_frames(args: argparse.Namespace, path: Path) -> tuple[Any, Any, Any, dict[str, float]]:
+    from ..video.uniform import sample_uniform_frames
+
+    if args.num_frames is not None and args.fps is not None:
+        raise CliError("pass either --fps or --num-frames, not both")
+    if args.num_canvases is not None:
+        print_error("note: --num-canvases applies to --backend codec only; ignored")
+    stages: dict[str, float] = {}
+    t0 = time.perf_counter()
+    sampled = sample_uniform_frames(
+        path,
+        fps=None if args.num_frames is not None else (args.fps or 1.0),
+        num_frames=args.num_frames,
+        min_frames=args.min_frames or 4,
+        max_frames=args.max_frames or 32,
+    )
+    stages["decode"] = time.perf_counter() - t0
+    frames_needed = sampled.num_frames + sampled.num_frames % 2
+    if args.max_visual_tokens is not None and args.max_visual_tokens < frames_needed:
+        raise CliError(
+            f"--max-visual-tokens {args.max_visual_tokens} is below the minimum of {frames_needed} "
+            f"(one token per sampled frame, {frames_needed} frames); raise it or lower --max-frames/--fps"
+        )
+    from ..video_processing_llava_onevision2 import LlavaOnevision2VideoProcessor
+
+    kwargs: dict[str, Any] = {"video_backend": "frames"}
+    if args.max_visual_tokens is not None:
+        kwargs["max_visual_tokens"] = args.max_visual_tokens
+    if args.max_pixels is not None:
+        kwargs["max_pixels"] = args.max_pixels
+        kwargs["min_pixels"] = min(args.max_pixels, LlavaOnevision2VideoProcessor.min_pixels)
+    t0 = time.perf_counter()
+    arrays, info = LlavaOnevision2VideoProcessor().process_one(sampled, **kwargs)
+    stages["preprocess"] = time.perf_counter() - t0
+    return sampled, arrays, info, stages
+
+
+def _run_plots(jobs: list[tuple[str, Callable[[], Any]]], out: Path, quiet: bool) -> list[str]:
+    from ..report.plots import save_figure
+
+    written = []
+    with progress(len(jobs), "pictures", quiet) as bar:
+        for name, make in jobs:
+            fig = make()
+            save_figure(fig, out / name)
+            written.append(name)
+            bar.update(1)
+    return written
+
+
+def run(args: argparse.Namespace) -> int:
+    """``llava-ov2 tokenize``: run a video front end, print a summary, write pictures and summary.json."""
+    quiet = args.quiet
+    path = resolve_video(args.video, quiet=quiet)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {args.out!r} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"cannot create the output folder {args.out!r}: {exc}") from None
+
+    from ..report import plots as viz
+    from ..report.summary import codec_summary, frames_summary, jsonable
+
+    if args.backend == "codec":
+        with status(f"Codec tokenization of {path.name}", quiet=quiet):
+            tokens, extra = _tokenize_codec(args, path)
+        text, summary = codec_summary(tokens, args.max_visual_tokens)
+        summary.update(extra)
+        jobs = [
+            ("bitcost_timeline.png", lambda: viz.plot_bitcost_timeline(tokens)),
+            ("canvases.png", lambda: viz.plot_canvases(tokens)),
+            ("kept_heatmap.png", lambda: viz.plot_kept_heatmap(tokens)),
+        ]
+    else:
+        with status(f"Uniform frame sampling of {path.name}", quiet=quiet):
+            sampled, _arrays, info, stages = _tokenize_frames(args, path)
+        text, summary = frames_summary(sampled, info, stages, args.max_visual_tokens)
+        jobs = [("frames_contact_sheet.png", lambda: viz.plot_contact_sheet(sampled))]
+    pictures = [] if args.no_pictures else _run_plots(jobs, out, quiet)
+    summary["pictures"] = pictures
+    summary["video"] = str(path)
+    (out / "summary.json").write_text(json.dumps(jsonable(summary), indent=2) + "\n")
+    print(text)
+    print(f"  output   : {out}/ " + ", ".join([*pictures, "summary.json"]))
+    return 0
