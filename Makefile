@@ -31,13 +31,13 @@ demo: install
 	$(VENV)/bin/llava-ov2 tokenize --out demo_out
 
 bench: install
-	$(PY) benchmarks/bench_vision_attention.py
-	$(PY) benchmarks/bench_codec_frontend.py
-	$(PY) benchmarks/bench_processor.py
+	$(PY) perf/bench_vision_attention.py
+	$(PY) perf/bench_codec_frontend.py
+	$(PY) perf/bench_processor.py
 
 lint: install
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests perf
+	$(VENV)/bin/ruff format --check src tests perf
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info demo_out

