@@ -30,11 +30,11 @@ from transformers.video_processing_utils import VideoProcessorMixin
 
 from .image_processing_llava_onevision2 import LlavaOnevision2ImageProcessor, build_patch_positions
 from .video_processing_llava_onevision2 import (
-    LlavaOnevision2VideoInfo,
     LlavaOnevision2VideoProcessor,
     flatten_video_inputs,
     render_video_prompt,
 )
+from .video_types import VisualItem
 
 __all__ = ["CHAT_TEMPLATE", "LlavaOnevision2Processor", "register_processor_classes"]
 
@@ -274,8 +274,9 @@ class LlavaOnevision2Processor(ProcessorMixin):
         video_items = []
         for i, video in enumerate(video_list):
             meta = None if video_metadata is None else video_metadata[i]
-            arrays, info = self.video_processor.process_one(video, metadata=meta, index=i, **videos_kwargs)
-            video_items.append((arrays["pixel_values"], arrays["grid"], arrays["positions"], info))
+            video_items.append(
+                self.video_processor.process_video(video, metadata=meta, index=i, **videos_kwargs)
+            )
 
         data: dict[str, Any] = {}
         if texts is None:
@@ -300,21 +301,21 @@ class LlavaOnevision2Processor(ProcessorMixin):
             pixels, grids, positions = [], [], []
             for kind, idx in order:
                 item = image_items[idx] if kind == "image" else video_items[idx]
-                pixels.append(item[0])
-                grids.append(item[1])
-                positions.append(item[2])
+                pixels.append(item.pixel_values)
+                grids.append(item.grid_thw)
+                positions.append(item.patch_positions)
             data["pixel_values"] = _concat(pixels, np.float32)
             data["image_grid_thw"] = np.concatenate(grids).astype(np.int64, copy=False)
             data["patch_positions"] = np.concatenate(positions).astype(np.int64, copy=False)
         if return_metadata:
-            data["video_metadata"] = [item[3] for item in video_items]
+            data["video_metadata"] = [item.info for item in video_items]
         return BatchFeature(
             data,
             tensor_type=return_tensors,
             skip_tensor_conversion=["video_metadata", "text_replacement_offsets"],
         )
 
-    def _process_images(self, image_list: list[Any], images_kwargs: dict[str, Any]) -> list[tuple]:
+    def _process_images(self, image_list: list[Any], images_kwargs: dict[str, Any]) -> list[VisualItem]:
         images_kwargs = {**images_kwargs, "temporal_patch_size": 1}
         out = self.image_processor(image_list, **images_kwargs)
         pixels = np.asarray(out["pixel_values"], dtype=np.float32)
@@ -328,13 +329,15 @@ class LlavaOnevision2Processor(ProcessorMixin):
         for row in grid:
             n = int(np.prod(row))
             items.append(
-                (pixels[start : start + n], row[None], positions[start : start + n], int(n // merge**2))
+                VisualItem(
+                    pixels[start : start + n], row[None], positions[start : start + n], int(n // merge**2)
+                )
             )
             start += n
         return items
 
     def _expand_text(
-        self, texts: list[str], image_items: list[tuple], video_items: list[tuple]
+        self, texts: list[str], image_items: list[VisualItem], video_items: list[VisualItem]
     ) -> tuple[list[str], list[tuple[str, int]], list[list[dict[str, Any]]]]:
         vs, vp, ve, ip = (
             re.escape(t)
@@ -361,11 +364,11 @@ class LlavaOnevision2Processor(ProcessorMixin):
             for m in ms:
                 parts.append(text[last : m.start()])
                 if m.lastgroup == "image":
-                    replacement = self.image_token * image_items[i_img][3]
+                    replacement = self.image_token * image_items[i_img].num_tokens
                     order.append(("image", i_img))
                     i_img += 1
                 else:
-                    info: LlavaOnevision2VideoInfo = video_items[i_vid][3]
+                    info = video_items[i_vid].info
                     replacement = render_video_prompt(
                         info,
                         image_token=self.image_token,

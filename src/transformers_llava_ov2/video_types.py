@@ -1,9 +1,11 @@
 """Typed results shared by the video front ends (uniform frames, codec canvases) and the processor.
 
-These dataclasses are the contract between ``codec/`` (which produces them) and the processor, the CLI,
-training and evaluation code (which consume them). They hold numpy arrays only, no torch tensors.
+These dataclasses are the contract between the front ends ``video/`` and ``codec/`` (which produce them)
+and the processor, the CLI, training and evaluation code (which consume them). They hold numpy arrays
+only, no torch tensors. :class:`VisualItem` is what either video back end (and the image path) hands the
+processor: pixel rows, grid rows, positions and the prompt layout (:class:`LlavaOnevision2VideoInfo`).
 
-Position convention (see ``spec/architecture.md`` §3.1): a patch position is ``(t, h, w)`` with ``t`` the
+Position convention (see ``docs/model.md``, "3D RoPE"): a patch position is ``(t, h, w)`` with ``t`` the
 *source frame index* in the decoded stream and ``(h, w)`` the patch row/column in the *source* frame's
 patch grid (after the frame is resized to the canvas geometry), not the cell it occupies in a canvas.
 """
@@ -18,6 +20,17 @@ ROLE_I = 0
 """Token role: the token belongs to an I-canvas (a full anchor frame)."""
 ROLE_P = 1
 """Token role: the token belongs to a P-canvas (salient 2x2 blocks gathered from several frames)."""
+
+
+def merged_runs(keys: np.ndarray) -> list[tuple[int, int]]:
+    """``[(start, end), ...]`` runs of equal consecutive values of ``keys`` (``int [K]``), in order."""
+    keys = np.asarray(keys).reshape(-1)
+    if keys.size == 0:
+        return []
+    cuts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+    starts = np.concatenate([[0], cuts]).tolist()
+    ends = [*starts[1:], int(keys.size)]
+    return list(zip(starts, ends))
 
 
 def raster_to_block_order(height: int, width: int, merge_size: int) -> np.ndarray:
@@ -219,21 +232,106 @@ class CodecTokens:
         """``int64 [N, 3]`` source positions in merge-block order (what the model's RoPE consumes)."""
         return self.source_positions[self.block_order()]
 
-    def timestamp_runs(self) -> list[tuple[float, int]]:
+    def timestamp_runs(self, timestamp_source: str = "pts") -> list[tuple[float, int]]:
         """Runs of consecutive merged tokens with the same source frame, in block order.
+
+        Args:
+            timestamp_source: ``"pts"`` (the tokens' presentation times) or ``"index"``
+                (``source frame index / fps``, the release convention; falls back to pts without an fps).
 
         Returns:
             ``[(seconds, n_merged_tokens), ...]``: one entry per run of equal source frame ``t``; the
             processor renders each as ``<{seconds} seconds><|vision_start|><|image_pad|>*n<|vision_end|>``.
         """
+        return [(seconds, n) for seconds, n, _ in self.frame_runs(timestamp_source)]
+
+    def frame_runs(self, timestamp_source: str = "pts") -> list[tuple[float, int, int]]:
+        """Like :meth:`timestamp_runs`, with the run's source frame index: ``[(seconds, n, frame), ...]``."""
+        if timestamp_source not in ("pts", "index"):
+            raise ValueError(f"timestamp_source must be 'pts' or 'index', got {timestamp_source!r}")
         order = self.block_order()
         m2 = self.merge_size**2
         t_merged = self.source_positions[order, 0][::m2]
-        ts_merged = self.token_timestamps[order][::m2]
-        runs: list[tuple[float, int]] = []
-        start = 0
-        for i in range(1, len(t_merged) + 1):
-            if i == len(t_merged) or t_merged[i] != t_merged[start]:
-                runs.append((float(ts_merged[start]), i - start))
-                start = i
-        return runs
+        ts_merged = np.asarray(self.token_timestamps, dtype=np.float64)[order][::m2]
+        by_index = timestamp_source == "index" and bool(self.fps)
+        return [
+            (float(t_merged[a]) / self.fps if by_index else float(ts_merged[a]), b - a, int(t_merged[a]))
+            for a, b in merged_runs(t_merged)
+        ]
+
+
+@dataclass
+class LlavaOnevision2VideoInfo:
+    """How one processed video is laid out in the prompt (returned under ``video_metadata``).
+
+    Attributes:
+        source: path or description of the input.
+        backend: ``"frames"`` or ``"codec"``.
+        layout: ``"release"`` or ``"training"``.
+        timestamps: seconds of each text block (one per frame, or per codec run).
+        block_tokens: merged LLM tokens of each text block.
+        newline: whether a ``\\n`` follows each block.
+        grid_thw: the video's grid rows, as they go into ``image_grid_thw``.
+        num_patches: pixel rows of the video.
+        frame_indices: source frame index of each frame (frames) or of each run (codec).
+        fps: the stream's frame rate.
+        decimals: timestamp decimals used for the prompt.
+        extra: back-end details (e.g. ``{"padded_frames": 1}``).
+    """
+
+    source: str
+    backend: str
+    layout: str
+    timestamps: list[float]
+    block_tokens: list[int]
+    newline: bool
+    grid_thw: list[list[int]]
+    num_patches: int
+    frame_indices: list[int]
+    fps: float
+    decimals: int = 1
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def num_tokens(self) -> int:
+        return int(sum(self.block_tokens))
+
+
+@dataclass(frozen=True)
+class VisualItem:
+    """One image or video as the processor consumes it (what each back end returns).
+
+    Attributes:
+        pixel_values: ``float32 [N, 3*p*p]`` normalised patch rows in merge-block order.
+        grid_thw: ``int64 [R, 3]`` grid rows, as they go into ``image_grid_thw``.
+        patch_positions: ``int64 [N, 3]`` ``(t, h, w)`` of every row (what the vision RoPE consumes).
+        num_tokens: merged LLM tokens (= ``N / merge_size**2``).
+        info: the video's prompt layout; ``None`` for an image (one ``<|image_pad|>`` run).
+    """
+
+    pixel_values: np.ndarray
+    grid_thw: np.ndarray
+    patch_positions: np.ndarray
+    num_tokens: int
+    info: LlavaOnevision2VideoInfo | None = None
+
+    def __post_init__(self) -> None:
+        n = self.pixel_values.shape[0]
+        if self.pixel_values.ndim != 2 or self.patch_positions.shape != (n, 3):
+            raise ValueError(
+                f"visual item of {self.source!r}: pixel_values {self.pixel_values.shape} and patch_positions "
+                f"{self.patch_positions.shape} must be [N, 3*p*p] and [N, 3]"
+            )
+        grid = np.asarray(self.grid_thw).reshape(-1, 3)
+        if int(np.prod(grid, axis=1).sum()) != n:
+            raise ValueError(
+                f"visual item of {self.source!r}: grid rows {grid.tolist()} do not cover {n} rows"
+            )
+
+    @property
+    def source(self) -> str:
+        return self.info.source if self.info is not None else "<image>"
+
+    def as_arrays(self) -> dict[str, np.ndarray]:
+        """``{"pixel_values", "grid", "positions"}`` (the dict form ``process_one`` returns)."""
+        return {"pixel_values": self.pixel_values, "grid": self.grid_thw, "positions": self.patch_positions}

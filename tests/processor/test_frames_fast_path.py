@@ -15,6 +15,7 @@ import torch
 
 from tests.processor.conftest import SMALL
 from transformers_llava_ov2.image_processing_llava_onevision2 import LlavaOnevision2ImageProcessor
+from transformers_llava_ov2.video.frames import sample_from_file
 from transformers_llava_ov2.video.readers import VideoTruncatedWarning
 from transformers_llava_ov2.video.uniform import sample_uniform_frames
 from transformers_llava_ov2.video_processing_llava_onevision2 import (
@@ -120,12 +121,12 @@ def test_thread_count_does_not_change_values_and_is_restored(frames, threads, re
 
 
 def test_worker_errors_propagate_and_threads_are_restored(frames, monkeypatch):
-    from transformers_llava_ov2 import video_processing_llava_onevision2 as mod
+    from transformers_llava_ov2.video import kernels
 
     def boom(self, planes, out):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(mod._PatchWriter, "__call__", boom)
+    monkeypatch.setattr(kernels.PatchWriter, "__call__", boom)
     old = torch.get_num_threads()
     with pytest.raises(RuntimeError, match="boom"):
         LlavaOnevision2VideoProcessor().process_one(_sf(frames), **SMALL)
@@ -165,7 +166,7 @@ def test_overlapped_file_path_equals_decode_then_process(clips, name, opts):
     path = clips[name].path
     kwargs = {**SMALL, **opts}
     got, info = vp.process_one(str(path), **kwargs)
-    sf = vp._sample_from_file(path, vp._resolve(kwargs))
+    sf = sample_from_file(path, vp.options(**kwargs))
     ref, ref_info = vp.process_one(sf, **kwargs)
     for key in ("pixel_values", "grid", "positions"):
         np.testing.assert_array_equal(got[key], ref[key])

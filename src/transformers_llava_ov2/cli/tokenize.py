@@ -48,23 +48,41 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return tok
 
 
+def _options(args: argparse.Namespace, backend: str) -> Any:
+    """The processor's :class:`~..video.options.VideoOptions` for these arguments (one validation)."""
+    from ..video_processing_llava_onevision2 import LlavaOnevision2VideoProcessor
+
+    if args.num_frames is not None and args.fps is not None:
+        raise CliError("pass either --fps or --num-frames, not both")
+    if backend == "codec":
+        for name in ("fps", "max_frames", "num_frames", "min_frames"):
+            if getattr(args, name) is not None:
+                print_error(f"note: --{name.replace('_', '-')} applies to --backend frames only; ignored")
+    elif args.num_canvases is not None:
+        print_error("note: --num-canvases applies to --backend codec only; ignored")
+    kwargs: dict[str, Any] = {"video_backend": backend, "max_visual_tokens": args.max_visual_tokens}
+    if backend == "codec":
+        codec = {"num_canvases": args.num_canvases, "max_pixels": args.max_pixels}
+        kwargs["codec_config"] = {k: v for k, v in codec.items() if v is not None}
+    else:
+        kwargs.update(fps=args.fps, num_frames=args.num_frames, min_frames=args.min_frames)
+        kwargs["max_frames"] = args.max_frames
+        if args.max_pixels is not None:
+            kwargs["max_pixels"] = args.max_pixels
+            kwargs["min_pixels"] = min(args.max_pixels, LlavaOnevision2VideoProcessor.min_pixels)
+    try:
+        return LlavaOnevision2VideoProcessor().options(**kwargs)
+    except (ValueError, TypeError) as exc:
+        raise CliError(f"invalid video settings: {exc}") from None
+
+
 def _tokenize_codec(args: argparse.Namespace, path: Path) -> tuple[Any, dict[str, Any]]:
+    from ..codec.items import codec_config_for
+    from ..codec.pipeline import tokenize_video
+    from ..report.summary import jsonable
+
     try:
-        from ..codec import CodecConfig, tokenize_video
-    except ImportError as exc:  # the codec tokenizer is an in-tree module; this guards partial installs
-        raise CliError(f"the codec back end is not available in this installation ({exc})") from None
-    overrides: dict[str, Any] = {}
-    if args.max_visual_tokens is not None:
-        overrides["max_visual_tokens"] = args.max_visual_tokens
-    if args.num_canvases is not None:
-        overrides["num_canvases"] = args.num_canvases
-    if args.max_pixels is not None:
-        overrides["max_pixels"] = args.max_pixels
-    for name in ("fps", "max_frames", "num_frames", "min_frames"):
-        if getattr(args, name) is not None:
-            print_error(f"note: --{name.replace('_', '-')} applies to --backend frames only; ignored")
-    try:
-        config = CodecConfig(**overrides)
+        config = codec_config_for(_options(args, "codec"))
     except (ValueError, TypeError) as exc:
         raise CliError(f"invalid codec settings: {exc}") from None
     try:
@@ -73,46 +91,27 @@ def _tokenize_codec(args: argparse.Namespace, path: Path) -> tuple[Any, dict[str
         raise
     except ValueError as exc:  # budget too small for one group, and other input-dependent limits
         raise CliError(f"cannot tokenize {str(path)!r} with these settings: {exc}") from None
-    from ..report.summary import jsonable
-
     return tokens, {"config": jsonable(getattr(config, "__dict__", {}))}
 
 
-def _tokenize_frames(args: argparse.Namespace, path: Path) -> tuple[Any, Any, Any, dict[str, float]]:
-    from ..video.uniform import sample_uniform_frames
+def _tokenize_frames(args: argparse.Namespace, path: Path) -> tuple[Any, Any, dict[str, float]]:
+    """The processor's frames back end, in its two steps (decode, preprocess) so each can be timed."""
+    from ..video.frames import sample_from_file, sampled_frames_item
 
-    if args.num_frames is not None and args.fps is not None:
-        raise CliError("pass either --fps or --num-frames, not both")
-    if args.num_canvases is not None:
-        print_error("note: --num-canvases applies to --backend codec only; ignored")
+    opts = _options(args, "frames")
     stages: dict[str, float] = {}
     t0 = time.perf_counter()
-    sampled = sample_uniform_frames(
-        path,
-        fps=None if args.num_frames is not None else (args.fps or 1.0),
-        num_frames=args.num_frames,
-        min_frames=args.min_frames or 4,
-        max_frames=args.max_frames or 32,
-    )
+    sampled = sample_from_file(path, opts)
     stages["decode"] = time.perf_counter() - t0
-    frames_needed = sampled.num_frames + sampled.num_frames % 2
-    if args.max_visual_tokens is not None and args.max_visual_tokens < frames_needed:
-        raise CliError(
-            f"--max-visual-tokens {args.max_visual_tokens} is below the minimum of {frames_needed} "
-            f"(one token per sampled frame, {frames_needed} frames); raise it or lower --max-frames/--fps"
-        )
-    from ..video_processing_llava_onevision2 import LlavaOnevision2VideoProcessor
-
-    kwargs: dict[str, Any] = {"video_backend": "frames"}
-    if args.max_visual_tokens is not None:
-        kwargs["max_visual_tokens"] = args.max_visual_tokens
-    if args.max_pixels is not None:
-        kwargs["max_pixels"] = args.max_pixels
-        kwargs["min_pixels"] = min(args.max_pixels, LlavaOnevision2VideoProcessor.min_pixels)
     t0 = time.perf_counter()
-    arrays, info = LlavaOnevision2VideoProcessor().process_one(sampled, **kwargs)
+    try:
+        item = sampled_frames_item(sampled, opts)
+    except VideoDecodeError:
+        raise
+    except ValueError as exc:
+        raise CliError(f"--max-visual-tokens {args.max_visual_tokens}: {exc}") from None
     stages["preprocess"] = time.perf_counter() - t0
-    return sampled, arrays, info, stages
+    return sampled, item.info, stages
 
 
 def _run_plots(jobs: list[tuple[str, Callable[[], Any]]], out: Path, quiet: bool) -> list[str]:
@@ -155,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         ]
     else:
         with status(f"Uniform frame sampling of {path.name}", quiet=quiet):
-            sampled, _arrays, info, stages = _tokenize_frames(args, path)
+            sampled, info, stages = _tokenize_frames(args, path)
         text, summary = frames_summary(sampled, info, stages, args.max_visual_tokens)
         jobs = [("frames_contact_sheet.png", lambda: viz.plot_contact_sheet(sampled))]
     pictures = [] if args.no_pictures else _run_plots(jobs, out, quiet)
