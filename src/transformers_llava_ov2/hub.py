@@ -1,17 +1,33 @@
-"""Writing Hub-ready checkpoint folders that also load with ``trust_remote_code=True`` (no package installed).
+"""Writing Hub-ready checkpoint folders that also load with ``trust_remote_code=True``.
 
-``save_pretrained`` of a class registered with ``register_for_auto_class`` copies its module files (and the
-same-folder modules they import) next to the weights and writes ``auto_map`` into ``config.json``. Users who
-install this package need none of that: importing ``transformers_llava_ov2`` registers everything.
+* **Model**: ``save_pretrained`` of a class registered with ``register_for_auto_class`` copies its module
+  files (and the same-folder modules they import) next to the weights; with ``auto_map`` in
+  ``config.json`` the folder loads in a process that never installed this package (the model files import
+  only same-folder modules).
+* **Processor**: its back ends live in the ``video/`` and ``codec/`` subpackages, which remote code cannot
+  copy. The folder gets three small entry-point modules that delegate to the installed package and raise
+  an ``ImportError`` naming ``pip install transformers-llava-ov2`` when it is missing, so a client such as
+  lmms-eval never falls back to the bare tokenizer (which would silently drop images and videos).
+
+Users who install this package need none of that: importing ``transformers_llava_ov2`` registers everything.
+See ``docs/model.md`` ("Hub export").
 """
 
 from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
+from typing import Any
+
+from transformers.utils import logging
 
 from .configuration_llava_onevision2 import LlavaOnevision2Config
 from .modeling_llava_onevision2 import LlavaOnevision2ForConditionalGeneration
+
+__all__ = ["AUTO_MAP", "PACKAGE_HINT", "PROCESSOR_AUTO_MAP", "register_for_remote_code", "save_hub_ready"]
+
+logger = logging.get_logger(__name__)
 
 AUTO_MAP = {
     "AutoConfig": "configuration_llava_onevision2.LlavaOnevision2Config",
@@ -21,6 +37,42 @@ AUTO_MAP = {
 }
 """``auto_map`` written into ``config.json`` (the released checkpoint's entries plus ``AutoModel``)."""
 
+PROCESSOR_AUTO_MAP = {
+    "AutoProcessor": ("processing_llava_onevision2", "LlavaOnevision2Processor", "processor_config.json"),
+    "AutoImageProcessor": (
+        "image_processing_llava_onevision2",
+        "LlavaOnevision2ImageProcessor",
+        "preprocessor_config.json",
+    ),
+    "AutoVideoProcessor": (
+        "video_processing_llava_onevision2",
+        "LlavaOnevision2VideoProcessor",
+        "video_preprocessor_config.json",
+    ),
+}
+"""Auto class → (entry-point module, class, config file that carries its ``auto_map``)."""
+
+_NESTED_KEYS = {"AutoImageProcessor": "image_processor", "AutoVideoProcessor": "video_processor"}
+
+PACKAGE_HINT = "pip install transformers-llava-ov2"
+
+_ENTRY_POINT = '''"""Remote-code entry point of {cls}: delegates to the installed transformers-llava-ov2 package.
+
+Written by transformers_llava_ov2.hub.save_hub_ready. The processor's video back ends (frames, codec
+stream) live in that package; without it this checkpoint cannot process images or videos.
+"""
+
+try:
+    from transformers_llava_ov2.{module} import {cls}
+except ImportError as err:
+    raise ImportError(
+        "This checkpoint's processor ({cls}) is provided by the transformers-llava-ov2 package, which is "
+        "not installed here: {hint}"
+    ) from err
+
+__all__ = ["{cls}"]
+'''
+
 
 def register_for_remote_code() -> None:
     """Makes later ``save_pretrained`` calls copy the modeling code and write ``auto_map``."""
@@ -28,26 +80,60 @@ def register_for_remote_code() -> None:
     LlavaOnevision2ForConditionalGeneration.register_for_auto_class("AutoModelForImageTextToText")
 
 
-def save_hub_ready(model, save_directory: str | os.PathLike, processor=None, **save_kwargs) -> None:
+def _update_json(path: Path, update: dict[str, Any]) -> None:
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    data["auto_map"] = {**data.get("auto_map", {}), **update}
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _save_processor(processor: Any, folder: Path) -> None:
+    """``processor.save_pretrained`` plus the entry-point modules and their ``auto_map`` entries.
+
+    transformers 5 nests the image and video processor configs inside ``processor_config.json``: the file
+    gets the ``AutoProcessor`` entry and each nested config its own entry (as does a separate
+    ``preprocessor_config.json`` / ``video_preprocessor_config.json`` where one is written).
+    """
+    processor.save_pretrained(folder)
+    config_path = folder / "processor_config.json"
+    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    for auto_class, (module, cls, config_name) in PROCESSOR_AUTO_MAP.items():
+        (folder / f"{module}.py").write_text(_ENTRY_POINT.format(module=module, cls=cls, hint=PACKAGE_HINT))
+        entry = {auto_class: f"{module}.{cls}"}
+        nested = _NESTED_KEYS.get(auto_class)
+        target = config if nested is None else config.get(nested)
+        if isinstance(target, dict):
+            target["auto_map"] = {**target.get("auto_map", {}), **entry}
+        if config_name != config_path.name and (folder / config_name).is_file():
+            _update_json(folder / config_name, entry)
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def save_hub_ready(
+    model: LlavaOnevision2ForConditionalGeneration,
+    save_directory: str | os.PathLike,
+    processor: Any = None,
+    **save_kwargs: Any,
+) -> None:
     """Saves ``model`` (and ``processor``) so the folder loads with or without this package.
 
     Args:
         model: a ``LlavaOnevision2ForConditionalGeneration``.
         save_directory: target folder.
-        processor: optional processor, saved with its own ``auto_map`` when it supports it.
+        processor: the ``LlavaOnevision2Processor`` (strongly recommended: without it, clients that load
+            ``AutoProcessor`` from the folder get no image or video processing).
         save_kwargs: forwarded to ``model.save_pretrained``.
     """
+    folder = Path(save_directory)
     register_for_remote_code()
-    model.save_pretrained(save_directory, **save_kwargs)
-    config_path = os.path.join(save_directory, "config.json")
-    with open(config_path) as f:
-        config = json.load(f)
-    config["auto_map"] = {**config.get("auto_map", {}), **AUTO_MAP}
-    with open(config_path, "w") as f:
-        json.dump(config, f, indent=2, sort_keys=True)
-        f.write("\n")
-    if processor is not None:
-        register = getattr(processor, "register_for_auto_class", None)
-        if register is not None:
-            register()
-        processor.save_pretrained(save_directory)
+    model.save_pretrained(folder, **save_kwargs)
+    _update_json(folder / "config.json", AUTO_MAP)
+    if processor is None:
+        logger.warning(
+            f"save_hub_ready: no processor given; {folder} holds the model only. Pass processor= so that "
+            "AutoProcessor.from_pretrained(folder, trust_remote_code=True) processes images and videos."
+        )
+        return
+    _save_processor(processor, folder)
+    _update_json(
+        folder / "config.json", {"AutoProcessor": "processing_llava_onevision2.LlavaOnevision2Processor"}
+    )
