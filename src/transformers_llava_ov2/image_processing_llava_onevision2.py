@@ -25,6 +25,8 @@ from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
 )
 from transformers.utils import TensorType
 
+from .processing_defaults import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
+
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MIN_PIXELS",
@@ -33,11 +35,6 @@ __all__ = [
     "build_patch_positions",
     "smart_resize",
 ]
-
-DEFAULT_MIN_PIXELS = 256 * 28 * 28
-"""200704: the released processor's and the official evaluation's ``min_pixels``."""
-DEFAULT_MAX_PIXELS = 2048 * 28 * 28
-"""1605632: the released processor's and the official evaluation's ``max_pixels``."""
 
 
 class LlavaOnevision2ImageProcessorKwargs(Qwen2VLImageProcessorKwargs, total=False):

@@ -35,7 +35,6 @@ from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, PILImage
 from transformers.processing_utils import VideosKwargs
 from transformers.video_processing_utils import VideoProcessorMixin
 
-from .image_processing_llava_onevision2 import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
 from .video.container import open_video, stream_info
 from .video.frame_count import compute_num_frames
 from .video.frames import frame_pixel_budget, frames_item, frames_num_tokens, sample_from_file
@@ -82,6 +81,9 @@ class LlavaOnevision2VideosKwargs(VideosKwargs, total=False):
     patch_size: int | None
     merge_size: int | None
     temporal_patch_size: int | None
+
+
+_DEFAULTS = VideoOptions()
 
 
 def _codec_backend(video: Any, metadata: Any, index: int, opts: VideoOptions) -> VisualItem:
@@ -188,28 +190,28 @@ class LlavaOnevision2VideoProcessor(VideoProcessorMixin):
     do_normalize = True
     image_mean = OPENAI_CLIP_MEAN
     image_std = OPENAI_CLIP_STD
-    patch_size = 14
-    merge_size = 2
-    temporal_patch_size = 1
-    # sampling / layout (VideoOptions documents each)
-    do_sample_frames = True
-    video_backend = "frames"
-    video_layout = "release"
-    fps = 1.0
-    num_frames = None
-    min_frames = 4
-    max_frames = 32
-    min_pixels = DEFAULT_MIN_PIXELS
-    max_pixels = DEFAULT_MAX_PIXELS
-    frame_max_pixels = DEFAULT_FRAME_MAX_PIXELS
-    total_pixels = DEFAULT_TOTAL_PIXELS
-    max_visual_tokens = None
-    timestamp_decimals = 1
-    timestamp_source = "index"
-    frame_resize = "torch"
-    codec_grid = "video"
-    codec_config = None
-    decode_backend = "pyav"
+    patch_size = _DEFAULTS.patch_size
+    merge_size = _DEFAULTS.merge_size
+    temporal_patch_size = _DEFAULTS.temporal_patch_size
+    # sampling / layout: VideoOptions documents each and holds the defaults (one home)
+    do_sample_frames = _DEFAULTS.do_sample_frames
+    video_backend = _DEFAULTS.video_backend
+    video_layout = _DEFAULTS.video_layout
+    fps = _DEFAULTS.fps
+    num_frames = _DEFAULTS.num_frames
+    min_frames = _DEFAULTS.min_frames
+    max_frames = _DEFAULTS.max_frames
+    min_pixels = _DEFAULTS.min_pixels
+    max_pixels = _DEFAULTS.max_pixels
+    frame_max_pixels = _DEFAULTS.frame_max_pixels
+    total_pixels = _DEFAULTS.total_pixels
+    max_visual_tokens = _DEFAULTS.max_visual_tokens
+    timestamp_decimals = _DEFAULTS.timestamp_decimals
+    timestamp_source = _DEFAULTS.timestamp_source
+    frame_resize = _DEFAULTS.frame_resize
+    codec_grid = _DEFAULTS.codec_grid
+    codec_config = _DEFAULTS.codec_config
+    decode_backend = _DEFAULTS.decode_backend
     return_metadata = True
 
     def __init__(self, **kwargs: Any) -> None:

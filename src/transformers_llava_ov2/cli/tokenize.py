@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import VideoDecodeError
+from ..video.options import VideoOptions
 from ._common import CliError, positive_float, positive_int, print_error, progress, resolve_video, status
 
 NAME = "tokenize"
@@ -36,11 +37,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     tok.add_argument("--num-canvases", type=positive_int, metavar="N", help="codec: canvas budget")
     tok.add_argument("--max-pixels", type=positive_int, metavar="PX", help="max pixels of a canvas / frame")
-    tok.add_argument("--fps", type=positive_float, help="frames: sampling rate (default 1.0)")
+    tok.add_argument("--fps", type=positive_float, help=f"frames: sampling rate (default {VideoOptions.fps})")
     tok.add_argument("--num-frames", type=positive_int, metavar="N", help="frames: fixed frame count")
-    tok.add_argument("--min-frames", type=positive_int, metavar="N", help="frames: minimum count (default 4)")
     tok.add_argument(
-        "--max-frames", type=positive_int, metavar="N", help="frames: maximum count (default 32)"
+        "--min-frames",
+        type=positive_int,
+        metavar="N",
+        help=f"frames: minimum count (default {VideoOptions.min_frames})",
+    )
+    tok.add_argument(
+        "--max-frames",
+        type=positive_int,
+        metavar="N",
+        help=f"frames: maximum count (default {VideoOptions.max_frames})",
     )
     tok.add_argument("--no-pictures", action="store_true", help="skip the PNGs (table and summary.json only)")
     tok.add_argument("-q", "--quiet", action="store_true", help="no progress output on stderr")

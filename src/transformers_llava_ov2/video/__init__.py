@@ -5,16 +5,37 @@
 * :mod:`.readers` — exact frames by index (PyAV sequential / keyframe seek, decord);
 * :mod:`.uniform` — :func:`sample_uniform_frames`, returning
   :class:`~transformers_llava_ov2.video_types.SampledFrames`;
+* :mod:`.options` — :class:`VideoOptions`, the typed options of both back ends;
+* :mod:`.kernels` / :mod:`.frames` — the frames back end's CPU kernels and orchestration;
 * :mod:`.synthetic` and :mod:`.demo` — generated clips with known content, the embedded demo clip.
 
-The codec-stream tokenizer (:mod:`transformers_llava_ov2.codec`) builds on this package, never the other way.
+The names below load on first use, so importing one module (e.g. the import-light :mod:`.options`) does not
+import PyAV or torch. The codec-stream tokenizer (:mod:`transformers_llava_ov2.codec`) builds on this
+package, never the other way.
 """
 
-from .container import AV_ERRORS, StreamInfo, open_video, stream_info
-from .frame_count import compute_num_frames, sample_indices
-from .readers import DecodeStats, TruncatedVideoError, VideoTruncatedWarning, read_frames
-from .synthetic import SyntheticClip, write_synthetic_clip
-from .uniform import plan_uniform_frames, sample_uniform_frames
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "AV_ERRORS": "container",
+    "StreamInfo": "container",
+    "open_video": "container",
+    "stream_info": "container",
+    "compute_num_frames": "frame_count",
+    "sample_indices": "frame_count",
+    "VideoOptions": "options",
+    "DecodeStats": "readers",
+    "TruncatedVideoError": "readers",
+    "VideoTruncatedWarning": "readers",
+    "read_frames": "readers",
+    "SyntheticClip": "synthetic",
+    "write_synthetic_clip": "synthetic",
+    "plan_uniform_frames": "uniform",
+    "sample_uniform_frames": "uniform",
+}
 
 __all__ = [
     "AV_ERRORS",
@@ -22,6 +43,7 @@ __all__ = [
     "StreamInfo",
     "SyntheticClip",
     "TruncatedVideoError",
+    "VideoOptions",
     "VideoTruncatedWarning",
     "compute_num_frames",
     "open_video",
@@ -32,3 +54,10 @@ __all__ = [
     "stream_info",
     "write_synthetic_clip",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)

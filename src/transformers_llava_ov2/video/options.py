@@ -4,6 +4,7 @@
 expected), then flows down unchanged to the back end that :attr:`VideoOptions.video_backend` selects. The
 processor, the CLI and the training code all build it with :meth:`VideoOptions.resolve`, so a budget or a
 frame rate is checked by one rule wherever it comes from. See ``docs/processor.md`` for every option.
+The module is import-light (no torch, transformers or PIL), so the CLI's help texts read its defaults.
 """
 
 from __future__ import annotations
@@ -14,9 +15,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, PILImageResampling
-
-from ..image_processing_llava_onevision2 import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
+from ..processing_defaults import (
+    DEFAULT_FRAME_MAX_PIXELS,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MIN_PIXELS,
+    DEFAULT_TOTAL_PIXELS,
+    IMAGE_MEAN,
+    IMAGE_STD,
+    MERGE_SIZE,
+    PATCH_SIZE,
+)
 
 __all__ = [
     "CHOICES",
@@ -26,11 +34,6 @@ __all__ = [
     "check_count",
     "check_number",
 ]
-
-DEFAULT_FRAME_MAX_PIXELS = 768 * 28 * 28
-"""602112: ``qwen_vl_utils``' per-frame cap (VIDEO_MAX_TOKEN_NUM * 28²) that the official evaluation applies."""
-DEFAULT_TOTAL_PIXELS = int(128000 * 28 * 28 * 0.9)
-"""90316800: ``qwen_vl_utils``' whole-video pixel budget (MODEL_SEQ_LEN * 28² * 0.9)."""
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "video_backend": ("frames", "codec"),
@@ -110,15 +113,15 @@ class VideoOptions:
     codec_config: Any = None
     decode_backend: Literal["pyav", "decord"] = "pyav"
     do_sample_frames: bool = True
-    patch_size: int = 14
-    merge_size: int = 2
+    patch_size: int = PATCH_SIZE
+    merge_size: int = MERGE_SIZE
     temporal_patch_size: int = 1
-    resample: Any = PILImageResampling.BICUBIC
+    resample: Any = 3  # PIL.Image.Resampling.BICUBIC (an int, so this module imports no PIL)
     do_rescale: bool = True
     rescale_factor: float = 1 / 255
     do_normalize: bool = True
-    image_mean: Sequence[float] = tuple(OPENAI_CLIP_MEAN)
-    image_std: Sequence[float] = tuple(OPENAI_CLIP_STD)
+    image_mean: Sequence[float] = IMAGE_MEAN
+    image_std: Sequence[float] = IMAGE_STD
 
     def __post_init__(self) -> None:
         owner = "VideoOptions"
