@@ -134,3 +134,33 @@ def test_demo_clip(tmp_path):
     keys = [i for i, (_, k) in enumerate(pict) if k]
     assert 138 in keys  # x264 scene-cut detection placed a keyframe at the cut
     assert any(t in ("B", 3) for t, _ in pict)
+
+
+def test_scene_background_and_ball_are_what_a_person_sees(tmp_path):
+    """The demo's drawn scene: sky above (blue), road below (grey), a red ball inside its ground-truth box."""
+    clip = write_synthetic_clip(
+        tmp_path / "scene.mp4",
+        seconds=0.4,
+        size=(320, 180),
+        background="scene",
+        object_style="ball",
+        object_size=40,
+        crf=12,
+        cut=0.2,
+    )
+    with open_video(clip.path) as c:
+        frames = [f.to_ndarray(format="rgb24").astype(int) for f in c.decode(video=0)]
+    first, last = frames[0], frames[-1]
+    sky, road = first[5, :, :].mean(axis=0), first[-5, :, :].mean(axis=0)
+    assert sky[2] > sky[0] + 40  # blue sky
+    assert abs(road[0] - road[2]) < 25 and road.mean() < 110  # grey asphalt
+    x0, y0, x1, y1 = clip.object_boxes[0]
+    centre = first[(y0 + y1) // 2 - 3 : (y0 + y1) // 2 + 3, (x0 + x1) // 2 - 3 : (x0 + x1) // 2 + 3].mean(
+        axis=(0, 1)
+    )
+    assert centre[0] > 150 and centre[1] < 110 and centre[2] < 110  # red ball
+    assert np.abs(first[: y0 - 2] - last[: y0 - 2]).mean() > 20  # the cut changed the scene (indoor)
+    with pytest.raises(ValueError, match="background must be"):
+        write_synthetic_clip(tmp_path / "x.mp4", background="plasma")
+    with pytest.raises(ValueError, match="object_style must be"):
+        write_synthetic_clip(tmp_path / "x.mp4", object_style="cube")

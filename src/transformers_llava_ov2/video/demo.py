@@ -25,7 +25,7 @@ __all__ = [
     "default_demo_clip",
 ]
 
-DEMO_CLIP_NAME = "demo_clip_v1.mp4"
+DEMO_CLIP_NAME = "demo_clip_v2.mp4"
 DEMO_CLIP_FRAMES = 250  # write_demo_clip: 10 s at 25 fps
 
 

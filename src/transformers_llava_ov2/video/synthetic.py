@@ -4,8 +4,10 @@ Used by every test suite, the benchmarks and the CLI's embedded default clip (:f
 
 A clip is composed from keyword options (all combinable):
 
-* a static, smoothly textured noise background (seeded);
-* a textured square object moving in *screen* coordinates at a constant velocity ``velocity``
+* a static background: smoothly textured noise (``background="noise"``, the default) or a drawn scene a
+  person can read (``background="scene"``: sky, hills, houses, trees and a road; after a ``cut`` a
+  second, indoor scene);
+* an object (a textured square, or a shaded ball with ``object_style="ball"``) moving in *screen* coordinates at a constant velocity ``velocity``
   (px/frame, ``(vx, vy)``), reflecting off the frame borders;
 * ``burst=(t0, t1)``: the object moves only for frames with ``t0 <= t < t1`` (``t = i / fps``) and is
   still elsewhere;
@@ -96,6 +98,101 @@ def _texture(rng: np.random.Generator, height: int, width: int, cell: int) -> np
     return np.asarray(img)[:height, :width].copy()
 
 
+def _scene(rng: np.random.Generator, height: int, width: int, variant: int) -> np.ndarray:
+    """A drawn, readable scene ``uint8 [height, width, 3]`` (deterministic for ``rng``).
+
+    ``variant`` 0: outdoor (sky gradient, sun, hills, houses with windows, trees, a striped road);
+    1: indoor (tiled wall, a window, shelves with boxes, a wooden floor). Mild noise keeps texture for
+    the encoder's motion search.
+    """
+    from PIL import ImageDraw
+
+    img = Image.new("RGB", (width, height))
+    draw = ImageDraw.Draw(img)
+    horizon = int(height * 0.55)
+    if variant == 0:
+        for y in range(horizon):  # sky gradient
+            k = y / max(horizon - 1, 1)
+            draw.line([(0, y), (width, y)], fill=(int(90 + 80 * k), int(150 + 60 * k), int(235 - 20 * k)))
+        r = height // 12
+        cx, cy = int(width * 0.82), int(height * 0.14)
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=(255, 214, 80))
+        for k, color in enumerate(((96, 160, 80), (70, 135, 64))):
+            base = horizon + k * height // 20
+            pts = (
+                [(0, height)]
+                + [
+                    (x, base - int(height * 0.08 * (1 + np.sin(x / width * (5 + 3 * k) + k))))
+                    for x in range(0, width + 8, 8)
+                ]
+                + [(width, height)]
+            )
+            draw.polygon(pts, fill=color)
+        road_top = int(height * 0.78)
+        draw.rectangle([0, road_top, width, height], fill=(70, 70, 76))
+        for x in range(0, width, 64):
+            draw.rectangle(
+                [x, road_top + (height - road_top) // 2 - 2, x + 32, road_top + (height - road_top) // 2 + 2],
+                fill=(240, 240, 240),
+            )
+        for k in range(max(2, width // 160)):
+            x0 = int(width * (0.05 + 0.9 * k / max(1, width // 160)))
+            w, h = int(rng.integers(width // 12, width // 8)), int(rng.integers(height // 8, height // 5))
+            y1 = road_top - 2
+            wall = tuple(int(c) for c in rng.integers(140, 230, 3))
+            draw.rectangle([x0, y1 - h, x0 + w, y1], fill=wall, outline=(40, 40, 40))
+            draw.polygon(
+                [(x0 - 4, y1 - h), (x0 + w // 2, y1 - h - h // 2), (x0 + w + 4, y1 - h)], fill=(150, 50, 40)
+            )
+            for wy in range(y1 - h + 6, y1 - 10, 14):
+                for wx in range(x0 + 5, x0 + w - 9, 14):
+                    draw.rectangle([wx, wy, wx + 7, wy + 7], fill=(250, 240, 170), outline=(60, 60, 60))
+            tx = x0 + w + (w // 3)
+            draw.rectangle([tx - 3, y1 - h // 2, tx + 3, y1], fill=(100, 70, 40))
+            draw.ellipse([tx - h // 4, y1 - h, tx + h // 4, y1 - h // 3], fill=(40, 110, 50))
+    else:
+        floor = int(height * 0.72)
+        draw.rectangle([0, 0, width, floor], fill=(214, 206, 190))
+        for y in range(0, floor, 24):
+            for x in range((y // 24 % 2) * 12, width, 24):
+                draw.rectangle([x, y, x + 22, y + 22], outline=(190, 180, 165))
+        draw.rectangle(
+            [width // 12, height // 10, width // 3, floor // 2],
+            fill=(150, 200, 240),
+            outline=(90, 70, 50),
+            width=4,
+        )
+        draw.line(
+            [((width // 12 + width // 3) // 2, height // 10), ((width // 12 + width // 3) // 2, floor // 2)],
+            fill=(90, 70, 50),
+            width=3,
+        )
+        for k in range(3):
+            y = height // 6 + k * floor // 5
+            draw.rectangle([width // 2, y, width - width // 12, y + 6], fill=(120, 80, 50))
+            for j in range(4):
+                bx = width // 2 + 8 + j * (width // 10)
+                color = tuple(int(c) for c in rng.integers(60, 230, 3))
+                draw.rectangle([bx, y - height // 14, bx + width // 16, y], fill=color, outline=(30, 30, 30))
+        for x in range(0, width, 40):
+            draw.rectangle([x, floor, x + 38, height], fill=(160 + (x // 40) % 3 * 12, 110, 70))
+    arr = np.asarray(img, dtype=np.int16)
+    arr = arr + rng.integers(-6, 7, size=arr.shape, dtype=np.int16)  # film grain: texture for motion search
+    return np.clip(arr, 0, 255).astype(np.uint8)
+
+
+def _ball(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A shaded red ball ``uint8 [size, size, 3]`` and its mask ``bool [size, size]``."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    c = (size - 1) / 2
+    d = np.hypot(yy - c, xx - c) / (size / 2)
+    mask = d <= 1.0
+    light = np.clip(1.15 - np.hypot(yy - 0.35 * size, xx - 0.35 * size) / size, 0.35, 1.0)
+    img = np.stack([230 * light, 40 * light + 20, 40 * light + 10], axis=-1)
+    img[(d > 0.88) & mask] = (255, 255, 255)  # white rim: crisp edge
+    return img.clip(0, 255).astype(np.uint8), mask
+
+
 def _frame_range(window: tuple[float, float] | None, fps: Fraction, n: int) -> tuple[int, int]:
     """Half-open frame range ``[f0, f1)`` of the frames whose time ``i/fps`` lies in ``[t0, t1)``."""
     if window is None:
@@ -163,6 +260,8 @@ def write_synthetic_clip(
     rotation: int = 0,
     faststart: bool = False,
     texture_cell: int = 8,
+    background: str = "noise",
+    object_style: str = "texture",
     seed: int = 0,
 ) -> SyntheticClip:
     """Render and encode a deterministic clip; see the module docstring for the scene options.
@@ -192,6 +291,8 @@ def write_synthetic_clip(
         faststart: MP4/MOV only: put the ``moov`` header first, so a truncated copy still opens and
             announces more frames than it holds.
         texture_cell: texture feature size in px (larger = smoother = smaller files).
+        background: ``"noise"`` (smooth colour noise) or ``"scene"`` (a drawn outdoor scene; indoor after a cut).
+        object_style: ``"texture"`` (textured square with a white border) or ``"ball"`` (shaded disk).
         seed: seeds all textures.
 
     Returns:
@@ -202,6 +303,10 @@ def write_synthetic_clip(
     width, height = int(size[0]), int(size[1])
     if width % 2 or height % 2 or width < 16 or height < 16:
         raise ValueError(f"size must be even and >= 16 px, got {size}")
+    if background not in ("noise", "scene"):
+        raise ValueError(f"background must be 'noise' or 'scene', got {background!r}")
+    if object_style not in ("texture", "ball"):
+        raise ValueError(f"object_style must be 'texture' or 'ball', got {object_style!r}")
     if not 0 < object_size < min(width, height):
         raise ValueError(f"object_size must be in (0, {min(width, height)}), got {object_size}")
     rate = Fraction(fps).limit_denominator(1001)
@@ -219,13 +324,27 @@ def write_synthetic_clip(
     offsets -= offsets.min(axis=0)  # non-negative window positions
     bg_h = height + int(offsets[:, 1].max())
     bg_w = width + int(offsets[:, 0].max())
-    backgrounds = [_texture(rng, bg_h, bg_w, texture_cell)]
+    if background == "scene":
+        backgrounds = [_scene(rng, bg_h, bg_w, 0)]
+    else:
+        backgrounds = [_texture(rng, bg_h, bg_w, texture_cell)]
     cut_frame = None
     if cut is not None:
         cut_frame = _frame_range((cut, float("inf")), rate, n)[0]
-        backgrounds.append(_texture(np.random.default_rng(seed + 1_000_003), bg_h, bg_w, texture_cell * 2))
-    obj_tex = _texture(np.random.default_rng(seed + 7), object_size, object_size, max(2, texture_cell // 2))
-    obj_tex[:2], obj_tex[-2:], obj_tex[:, :2], obj_tex[:, -2:] = 255, 255, 255, 255  # crisp border
+        cut_rng = np.random.default_rng(seed + 1_000_003)
+        backgrounds.append(
+            _scene(cut_rng, bg_h, bg_w, 1)
+            if background == "scene"
+            else _texture(cut_rng, bg_h, bg_w, texture_cell * 2)
+        )
+    obj_mask = None
+    if object_style == "ball":
+        obj_tex, obj_mask = _ball(object_size)
+    else:
+        obj_tex = _texture(
+            np.random.default_rng(seed + 7), object_size, object_size, max(2, texture_cell // 2)
+        )
+        obj_tex[:2], obj_tex[-2:], obj_tex[:, :2], obj_tex[:, -2:] = 255, 255, 255, 255  # crisp border
 
     burst_frames = _frame_range(burst, rate, n)
     start = object_start if object_start is not None else (width // 4, height // 4)
@@ -283,7 +402,10 @@ def write_synthetic_clip(
             ox, oy = offsets[i]
             img = bg[oy : oy + height, ox : ox + width].copy()
             x0, y0, x1, y1 = boxes[i]
-            img[y0:y1, x0:x1] = obj_tex
+            if obj_mask is None:
+                img[y0:y1, x0:x1] = obj_tex
+            else:
+                img[y0:y1, x0:x1][obj_mask] = obj_tex[obj_mask]
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
             frame.pts = i
             for packet in stream.encode(frame):
@@ -357,16 +479,17 @@ def write_audio_only_file(path: str | os.PathLike, *, seconds: float = 1.0) -> P
 
 
 def write_demo_clip(path: str | os.PathLike) -> SyntheticClip:
-    """The embedded default clip of ``llava-ov2 tokenize`` (``make demo``), ~10 s, 640x360, 25 fps.
+    """The embedded default clip of ``llava-ov2 tokenize`` (``make demo``), 10 s, 640x360, 25 fps.
 
-    H.264 with up to 3 B-frames and the encoder's own keyframe placement (scene-cut detection on), so the
-    codec tokenizer sees real structure:
+    A scene a person can read (a street with houses, trees and a road; after the cut a room with shelves)
+    and a red ball, so the canvases and the heat map visibly show where the tokens land:
 
-    * 0-2 s static; 2-4 s burst of object motion (6, 2) px/frame; 4-5.5 s static again;
-    * hard scene cut at 5.5 s (new background; x264 places a keyframe there);
-    * 6.5-8.5 s camera pan of 4 px/frame to the right (object still on screen); 8.5-10 s static.
+    * 0-2 s still; 2-4 s the ball bounces across the street at (6, 2) px/frame; 4-5.5 s still again;
+    * hard scene cut at 5.5 s (the room; x264 places a keyframe there);
+    * 6.5-8.5 s camera pan of 4 px/frame to the right (the ball stays on screen); 8.5-10 s still.
 
-    Deterministic (single-threaded x264, fixed seed); encodes in about a second on 2 cores.
+    H.264 with up to 3 B-frames and the encoder's own keyframe placement (scene-cut detection on).
+    Deterministic (single-threaded x264, fixed seed).
     """
     return write_synthetic_clip(
         path,
@@ -387,5 +510,7 @@ def write_demo_clip(path: str | os.PathLike) -> SyntheticClip:
         preset="veryfast",
         scenecut=True,
         texture_cell=12,
+        background="scene",
+        object_style="ball",
         seed=2024,
     )
