@@ -36,34 +36,31 @@ sys.path.insert(0, str(REPO / "src"))
 
 def make_clip(seconds: float, cache_dir: Path) -> Path:
     """The cached benchmark clip: 1280x720, 30 fps, H.264 (B-frames, scene-cut keyframes)."""
+    from functools import partial
+
+    from transformers_llava_ov2.video.demo import cached_clip
     from transformers_llava_ov2.video.synthetic import write_synthetic_clip
 
-    path = cache_dir / f"bench_codec_720p_{int(seconds)}s.mp4"
-    if not path.exists():
-        tmp = path.with_suffix(".tmp.mp4")
-        t0 = time.perf_counter()
-        write_synthetic_clip(
-            tmp,
-            seconds=seconds,
-            fps=30,
-            size=(1280, 720),
-            codec="h264",
-            bframes=3,
-            crf=23,
-            object_size=160,
-            velocity=(7, 3),
-            burst=(seconds * 0.3, seconds * 0.55),
-            cut=seconds * 0.7,
-            pan=(3, 1),
-            pan_window=(seconds * 0.1, seconds * 0.25),
-            preset="veryfast",
-            scenecut=True,
-            texture_cell=10,
-            seed=7,
-        )
-        tmp.rename(path)
-        print(f"generated {path.name} in {time.perf_counter() - t0:.1f} s", flush=True)
-    return path
+    write = partial(
+        write_synthetic_clip,
+        seconds=seconds,
+        fps=30,
+        size=(1280, 720),
+        codec="h264",
+        bframes=3,
+        crf=23,
+        object_size=160,
+        velocity=(7, 3),
+        burst=(seconds * 0.3, seconds * 0.55),
+        cut=seconds * 0.7,
+        pan=(3, 1),
+        pan_window=(seconds * 0.1, seconds * 0.25),
+        preset="veryfast",
+        scenecut=True,
+        texture_cell=10,
+        seed=7,
+    )
+    return cached_clip(f"bench_codec_720p_{int(seconds)}s.mp4", write, folder=cache_dir)
 
 
 def _cpu_seconds() -> float:

@@ -39,18 +39,13 @@ sys.path.insert(0, str(REPO / "src"))
 
 def bench_clip(seconds: float) -> Path:
     """A cached 1280x720, 30 fps H.264 clip with motion, a cut and a pan (deterministic)."""
+    from functools import partial
+
+    from transformers_llava_ov2.video.demo import cached_clip
     from transformers_llava_ov2.video.synthetic import write_synthetic_clip
 
-    base = os.environ.get("LLAVA_OV2_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "transformers_llava_ov2"
-    )
-    path = Path(base) / f"bench_720p_{seconds:g}s.mp4"
-    if path.is_file() and path.stat().st_size > 0:
-        return path
-    print(f"generating {path} (once) ...", flush=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.mp4")
-    write_synthetic_clip(
-        tmp,
+    write = partial(
+        write_synthetic_clip,
         seconds=seconds,
         fps=30,
         size=(1280, 720),
@@ -64,8 +59,7 @@ def bench_clip(seconds: float) -> Path:
         pan_window=(seconds * 0.7, seconds * 0.9),
         seed=7,
     )
-    os.replace(tmp, path)
-    return path
+    return cached_clip(f"bench_720p_{seconds:g}s.mp4", write)
 
 
 def load_tokenizer():

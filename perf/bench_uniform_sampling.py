@@ -15,13 +15,14 @@ Usage: ``python perf/bench_uniform_sampling.py [--minutes 10] [--frames 32] [--r
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import av
 import numpy as np
 
+from transformers_llava_ov2.video.demo import cached_clip
 from transformers_llava_ov2.video.frame_count import compute_num_frames, sample_indices
 from transformers_llava_ov2.video.readers import SEEK_COST_FRAMES, read_frames
 from transformers_llava_ov2.video.synthetic import write_synthetic_clip
@@ -68,21 +69,18 @@ def main() -> None:
     args = ap.parse_args()
 
     if args.clip is None:
-        path = Path(tempfile.gettempdir()) / f"llava_ov2_bench_uniform_{args.minutes:g}min_320x180.mp4"
-        if not path.exists():
-            t = time.perf_counter()
-            write_synthetic_clip(
-                path.with_suffix(".tmp.mp4"),
-                seconds=args.minutes * 60,
-                fps=25,
-                size=(320, 180),
-                bframes=2,
-                gop=50,
-                object_size=32,
-                velocity=(3, 1),
-                preset="ultrafast",
-            ).path.rename(path)
-            print(f"generated {path} in {time.perf_counter() - t:.1f} s")
+        write = partial(
+            write_synthetic_clip,
+            seconds=args.minutes * 60,
+            fps=25,
+            size=(320, 180),
+            bframes=2,
+            gop=50,
+            object_size=32,
+            velocity=(3, 1),
+            preset="ultrafast",
+        )
+        path = cached_clip(f"bench_uniform_{args.minutes:g}min_320x180.mp4", write)
     else:
         path = args.clip
     with av.open(str(path)) as c:

@@ -32,7 +32,7 @@ QWEN3_8B_TEXT_DEFAULTS: dict[str, Any] = {
     "rms_norm_eps": 1e-6,
     "attention_bias": False,
     "tie_word_embeddings": False,
-    # Megatron trained the 8B with rotary base 8e6 (spec A2); a real checkpoint's config always overrides this.
+    # Megatron trained the 8B with rotary base 8e6 (docs/model.md, "A2 decoder RoPE base"); a real checkpoint's config always overrides this.
     "rope_parameters": {"rope_type": "default", "rope_theta": 8_000_000.0},
     "bos_token_id": 151643,
     "eos_token_id": 151645,
@@ -58,7 +58,7 @@ class LlavaOnevision2VisionConfig(PreTrainedConfig):
         image_size: nominal image size; unused by the forward (inputs are native resolution).
         patch_size: ViT patch size (14; 16 for the p16 variants).
         hidden_act: MLP activation (exact erf GELU).
-        layer_norm_eps: epsilon of every LayerNorm, the merger's included (spec A3).
+        layer_norm_eps: epsilon of every LayerNorm, the merger's included (docs/model.md, "A1/A3 defaults").
         layer_norm_type: ``"layer_norm"`` (release) or ``"rms_norm"``.
         attention_dropout: dropout on attention probabilities.
         initializer_range: std of the normal initialiser.
@@ -256,7 +256,7 @@ RELEASED_VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
 }
-"""Released layouts (spec architecture.md §1.3). Decoder RoPE bases follow Megatron training (spec A2)."""
+"""Released layouts (docs/model.md). Decoder RoPE bases follow Megatron training (docs/model.md, "A2")."""
 
 
 def tiny_config(

@@ -26,6 +26,7 @@ from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
 from transformers.utils import TensorType
 
 from .processing_defaults import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
+from .video_types import raster_to_block_order
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -66,16 +67,8 @@ def build_patch_positions(
         ts = np.arange(t, dtype=np.int64) if ts is None else np.asarray(ts, dtype=np.int64).reshape(-1)
         if len(ts) != t:
             raise ValueError(f"grid row {row} has T={t} but {len(ts)} temporal indices were given")
-        hh = np.arange(h, dtype=np.int64).reshape(h // merge_size, merge_size, 1, 1)
-        ww = np.arange(w, dtype=np.int64).reshape(1, 1, w // merge_size, merge_size)
-        # block order: (h-block, w-block, h-in-block, w-in-block)
-        hb = np.broadcast_to(hh, (h // merge_size, merge_size, w // merge_size, merge_size)).transpose(
-            0, 2, 1, 3
-        )
-        wb = np.broadcast_to(ww, (h // merge_size, merge_size, w // merge_size, merge_size)).transpose(
-            0, 2, 1, 3
-        )
-        hw = np.stack([hb.reshape(-1), wb.reshape(-1)], axis=-1)  # [h*w, 2]
+        rows, cols = np.divmod(raster_to_block_order(h, w, merge_size), w)  # block order
+        hw = np.stack([rows, cols], axis=-1)  # [h*w, 2]
         pos = np.empty((t, h * w, 3), dtype=np.int64)
         pos[:, :, 0] = ts[:, None]
         pos[:, :, 1:] = hw[None]

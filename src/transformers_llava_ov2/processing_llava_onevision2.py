@@ -7,12 +7,12 @@ back end) or per-run (codec back end) blocks ``<t seconds><|vision_start|><|imag
 All visual rows are concatenated in prompt order (sample by sample, left to right) into ``pixel_values``,
 ``image_grid_thw`` and ``patch_positions``; the model never sees ``<|video_pad|>``.
 
-Works without torchvision ("design C" of the team's transformers notes): ``ProcessorMixin`` looks up the
+Works without torchvision (``docs/processor.md``, "Working without torchvision"): ``ProcessorMixin`` looks up the
 ``VideoProcessorMixin`` base class by name at construction, which fails when torchvision is absent because
 transformers only exports that name with torchvision installed. The small
 :meth:`LlavaOnevision2Processor.get_possibly_dynamic_module` override resolves it (and our own sub-processor
-classes) from their module paths; :func:`register_processor_classes` registers the classes with the Auto
-factories through module paths, for both the ``"pil"`` and ``"torchvision"`` back-end keys.
+classes) from their module paths; :func:`~.registration.register_auto_classes` registers the classes with
+the Auto factories through module paths, for both the ``"pil"`` and ``"torchvision"`` back-end keys.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from .video_processing_llava_onevision2 import (
 )
 from .video_types import VisualItem
 
-__all__ = ["CHAT_TEMPLATE", "LlavaOnevision2Processor", "register_processor_classes"]
+__all__ = ["CHAT_TEMPLATE", "LlavaOnevision2Processor"]
 
 CHAT_TEMPLATE: str = (Path(__file__).parent / "chat_template.jinja").read_text(encoding="utf-8")
 """The default chat template (Qwen2-VL style; default system prompt "You are a helpful assistant.")."""
@@ -426,38 +426,3 @@ class LlavaOnevision2Processor(ProcessorMixin):
     @property
     def unused_input_names(self) -> list[str]:
         return ["pixel_values_videos", "video_grid_thw", "video_patch_positions"]
-
-
-def register_processor_classes() -> None:
-    """Register the processor classes with ``AutoProcessor``/``AutoImageProcessor``/``AutoVideoProcessor``.
-
-    Uses module paths for the Auto classes (the top-level ``AutoVideoProcessor`` is a placeholder without
-    torchvision) and registers one class under both back-end keys (``"pil"`` and ``"torchvision"``), so
-    loading works with and without torchvision. Idempotent.
-    """
-    from transformers.models.auto.image_processing_auto import AutoImageProcessor
-    from transformers.models.auto.processing_auto import AutoProcessor
-    from transformers.models.auto.video_processing_auto import AutoVideoProcessor
-
-    from .configuration_llava_onevision2 import LlavaOnevision2Config
-
-    AutoImageProcessor.register(
-        LlavaOnevision2Config,
-        image_processor_classes={
-            "pil": LlavaOnevision2ImageProcessor,
-            "torchvision": LlavaOnevision2ImageProcessor,
-        },
-        exist_ok=True,
-    )
-    AutoVideoProcessor.register(
-        LlavaOnevision2Config,
-        video_processor_classes={
-            "pil": LlavaOnevision2VideoProcessor,
-            "torchvision": LlavaOnevision2VideoProcessor,
-        },
-        exist_ok=True,
-    )
-    AutoProcessor.register(LlavaOnevision2Config, LlavaOnevision2Processor, exist_ok=True)
-
-
-register_processor_classes()

@@ -1,8 +1,13 @@
-"""Registration of the package's classes with the transformers ``Auto*`` factories (run on import)."""
+"""Registration of the package's classes with the transformers ``Auto*`` factories: the one place it happens.
+
+:func:`register_auto_classes` runs on ``import transformers_llava_ov2`` (deferred in the ``llava-ov2``
+launcher until a command needs the model). The processor classes are registered through module paths and
+under both image/video back-end keys (``"pil"`` and ``"torchvision"``), because the top-level
+``AutoVideoProcessor`` is a placeholder without torchvision (``docs/processor.md``). Remote-code export
+(``auto_map`` in saved folders) is a different mechanism: :mod:`.hub`.
+"""
 
 from __future__ import annotations
-
-import importlib
 
 from transformers import (
     AutoConfig,
@@ -11,31 +16,40 @@ from transformers import (
     AutoModelForImageTextToText,
     AutoModelForMultimodalLM,
 )
+from transformers.models.auto.image_processing_auto import AutoImageProcessor
+from transformers.models.auto.processing_auto import AutoProcessor
+from transformers.models.auto.video_processing_auto import AutoVideoProcessor
 
 from .configuration_llava_onevision2 import LlavaOnevision2Config, LlavaOnevision2VisionConfig
+from .image_processing_llava_onevision2 import LlavaOnevision2ImageProcessor
 from .modeling_llava_onevision2 import (
     LlavaOnevision2ForConditionalGeneration,
     LlavaOnevision2Model,
     LlavaOnevision2VisionModel,
 )
+from .processing_llava_onevision2 import LlavaOnevision2Processor
+from .video_processing_llava_onevision2 import LlavaOnevision2VideoProcessor
 
-_PROCESSOR_MODULE = "transformers_llava_ov2.processing_llava_onevision2"
+__all__ = ["register_auto_classes"]
 
 
 def register_auto_classes() -> None:
-    """Registers configs, models and (when present) processors. Idempotent."""
+    """Registers configs, models and processors with the ``Auto*`` classes. Idempotent."""
     AutoConfig.register(LlavaOnevision2Config.model_type, LlavaOnevision2Config, exist_ok=True)
     AutoConfig.register(LlavaOnevision2VisionConfig.model_type, LlavaOnevision2VisionConfig, exist_ok=True)
     AutoModel.register(LlavaOnevision2Config, LlavaOnevision2Model, exist_ok=True)
     AutoModel.register(LlavaOnevision2VisionConfig, LlavaOnevision2VisionModel, exist_ok=True)
     for auto_class in (AutoModelForImageTextToText, AutoModelForCausalLM, AutoModelForMultimodalLM):
         auto_class.register(LlavaOnevision2Config, LlavaOnevision2ForConditionalGeneration, exist_ok=True)
-    try:
-        processing = importlib.import_module(_PROCESSOR_MODULE)
-    except ModuleNotFoundError as err:  # the processor module is optional while it is being built
-        if err.name != _PROCESSOR_MODULE:
-            raise
-        return
-    register = getattr(processing, "register_processor_classes", None)
-    if register is not None:
-        register()
+    both = ("pil", "torchvision")
+    AutoImageProcessor.register(
+        LlavaOnevision2Config,
+        image_processor_classes=dict.fromkeys(both, LlavaOnevision2ImageProcessor),
+        exist_ok=True,
+    )
+    AutoVideoProcessor.register(
+        LlavaOnevision2Config,
+        video_processor_classes=dict.fromkeys(both, LlavaOnevision2VideoProcessor),
+        exist_ok=True,
+    )
+    AutoProcessor.register(LlavaOnevision2Config, LlavaOnevision2Processor, exist_ok=True)

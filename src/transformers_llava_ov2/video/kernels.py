@@ -2,7 +2,7 @@
 
 All work on ``uint8`` frames and write ``float32`` patch rows in merge-block order, bit-identical to
 ``LlavaOnevision2ImageProcessor`` / ``Qwen2VLImageProcessorPil`` on the same pixels (``tests/processor/
-test_frames_fast_path.py``). ``docs/processor.md`` ("Frames back end performance") explains the design and
+test_frames_fast_path.py``). ``docs/processor.md`` ("Performance (frames back end)") explains the design and
 gives the measured figures. :func:`torch_threads` is the one place that saves and restores torch's intra-op
 thread count.
 """
@@ -59,7 +59,7 @@ def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
     Float32 ``interpolate(mode="bicubic", align_corners=False, antialias=True)``, clamp to [0, 255], round,
     back to uint8 (torchvision's uint8 bicubic path; what ``qwen_vl_utils`` uses). Same size: returned as is.
     Frames go through ``interpolate`` one at a time (identical values, each output element is computed
-    the same way; a 720p frame's float32 buffers stay cache-sized, about 2x faster than one batched call).
+    the same way; a 720p frame's float32 buffers stay cache-sized: docs/processor.md gives the timing).
     """
     if frames.shape[1:3] == (height, width):
         return frames
@@ -211,7 +211,7 @@ def normalize_and_patchify(
 
     Bit-identical to ``LlavaOnevision2ImageProcessor(do_resize=False)`` frame by frame (same float64 rescale
     then float32 cast, same float32 ``(x - mean) / std``), but done with a 256-entry lookup table per channel
-    written straight into the output rows, which is several times faster for long videos.
+    written straight into the output rows (docs/processor.md, "Performance (frames back end)").
     """
     t, h, w, c = frames.shape
     lut = normalization_lut(
