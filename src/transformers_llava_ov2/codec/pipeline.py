@@ -22,6 +22,7 @@ import torch
 from av.video.reformatter import VideoReformatter
 
 from ..errors import VideoDecodeError
+from ..video.container import AV_ERRORS
 from ..video_types import ROLE_I, ROLE_P, BitCostTimeline, CodecTokens, GopGroup
 from .candidates import candidate_count, sample_candidates
 from .canvas import CanvasLayout, choose_layout, i_canvas_positions, pack_p_canvas
@@ -154,7 +155,7 @@ def tokenize_video(
                 backend["reencode_error"] = (
                     f"re-encode produced {re_probe.total_frames} frames, expected {probe.total_frames}"
                 )
-        except (av.FFmpegError, OSError, ValueError, VideoDecodeError) as exc:
+        except (*AV_ERRORS, VideoDecodeError) as exc:
             backend["reencode_error"] = str(exc)
         stages["reencode"] = time.perf_counter() - t0
     elif use_mvs and not probe.has_motion_vectors:
