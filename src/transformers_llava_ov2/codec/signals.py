@@ -289,6 +289,16 @@ def iter_frame_signals(
         ledger=ledger,
     )
     source: Iterator[list[DecodedFrame]] = iter(DecodeThread(batches, report)) if decode_thread else batches
+    yield from _signals(source, asm, ledger, report)
+
+
+def _signals(
+    source: Iterator[list[DecodedFrame]], asm: _SignalAssembler, ledger: ReleaseLedger, report: DecodeReport
+) -> Iterator[FrameSignals]:
+    """Consume the decoded batches: luma on arrival (receipt to ``ledger``), signals once references are in.
+
+    Closing it closes ``source`` (and so stops the decode thread).
+    """
     pending = asm.pending
     try:
         t_wait = time.perf_counter()
