@@ -1,7 +1,8 @@
 """Configuration of the codec-stream tokenizer.
 
 Every constant of the algorithm is a field here. Defaults follow the public training-data generator
-(``codec_patch_gop`` of codec-video-prep, spec ``codec.md`` §2/§3) except the geometry, which defaults
+(``codec_patch_gop`` of codec-video-prep, described in ``docs/codec.md`` § "Pipeline"; its deviations in
+§ "Deviations from the official implementation") except the geometry, which defaults
 to the released p14 / merge-2 checkpoint's inference recipe (``patch_size=14``, factor 28,
 ``max_pixels=150000``). Where the paper and the code differ, the code's choice is the default and the
 paper's variant is an option (``energy="raw"``, ``rank_attenuation="linear"``, ``bitcost_prior_beta>0``).
@@ -112,7 +113,8 @@ class CodecConfig:
             ``"mv"`` or ``"residual-only"``.
         reencode_without_mvs: for codecs without MV export, re-encode to H.264 with PyAV first.
         reencode_preset / reencode_crf: x264 settings of that re-encode.
-        mv_unit_div / mv_percentile / res_percentile / w_mv / w_res: official normalisation and fusion.
+        mv_unit_div / mv_percentile / res_percentile / w_mv / w_res: official normalisation and fusion
+            (``docs/codec.md`` § "4. Saliency and selection").
         mv_compensate: ``"none"`` or ``"median"`` (subtract the per-frame median vector).
         mv_direction: ``"l0"`` (code) or ``"both"`` (max of L0/L1 magnitudes).
         analysis_downsample: saliency maps are computed at canvas resolution divided by this factor
@@ -130,8 +132,8 @@ class CodecConfig:
     Decoding:
         thread_type: PyAV decoder threading. ``"SLICE"`` (default) is deterministic; ``"FRAME"``/``"AUTO"``
             decode faster on single-slice streams but FFmpeg's motion-vector export is racy under frame
-            threading (measured: the same file gave different selections in some runs), so use them only
-            when run-to-run determinism does not matter.
+            threading (``docs/codec.md`` § "3. Signals"), so use them only when run-to-run determinism
+            does not matter.
         torch_threads: torch intra-op threads while the tokenizer runs (restored afterwards); 1 avoids
             contention with the decoder threads (0 = leave torch's setting alone).
         decode_thread: demux and decode in a background thread that runs ahead of the signal computation

@@ -273,9 +273,9 @@ def _decode_packets(
     skip_frames: set[int],
     last_needed: int,
 ) -> Generator[list[DecodedFrame], None, bool]:
-    """The packet loop of :func:`decode_batches` (all but the final flush); returns False if the consumer left.
+    """The packet loop of :func:`decode_batches` (all but the flush); False if the consumer left.
 
-    Stops early (``report.stopped_early``) once every needed frame has been decoded or when the damaged
+    Packets of ``skip_frames`` are not decoded (``skip_frame="NONREF"``). Stops early (``report.stopped_early``) once every needed frame has been decoded or when the damaged
     packets exceed :data:`~transformers_llava_ov2.video.container.ONE_PASS_ERROR_POLICY`.
     """
     report = loop.report

@@ -24,11 +24,11 @@ __all__ = ["densify_motion_vectors", "mc_residual", "motion_field", "thumbnail_r
 
 # ---------------------------------------------------------------------------------------------- MVs
 def densify_motion_vectors(mvs: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Motion vectors on the official 4x4-cell grid.
+    """Motion vectors on the 4x4-cell grid of the official patched reader (``docs/codec.md`` § "3. Signals").
 
     Each exported vector fills cells ``dst/4 + [-w/8, w/8) x [-h/8, h/8)`` with ``src - dst`` (integer
     pixels, i.e. ``trunc(motion / motion_scale)``); ``source < 0`` (past) goes to L0, ``source > 0``
-    (future) to L1; later vectors overwrite earlier ones like the reference C loop.
+    (future) to L1; later vectors overwrite earlier ones, in the order of that reader's C loop.
 
     Args:
         mvs: the structured array of ``frame.side_data["MOTION_VECTORS"].to_ndarray()``.
@@ -68,7 +68,7 @@ def _cell_vectors(mvs: np.ndarray | None, height: int, width: int) -> _CellVecto
 
     When every partition is aligned to 16x16 (``unit=4``) or 8x8 (``unit=2``) pixels, the 4x4-cell grid
     is this grid repeated ``unit`` times along both axes. Vectors are applied in order, so later vectors
-    win on overlaps, like the reference C loop.
+    win on overlaps, as in the reader's C loop (:func:`densify_motion_vectors`).
     """
     gh, gw = -(-height // 4), -(-width // 4)
     n = 0 if mvs is None else len(mvs)
