@@ -6,6 +6,7 @@ import ast
 from pathlib import Path
 
 import transformers_llava_ov2.codec as codec
+from transformers_llava_ov2.codec import decode, motion, signals
 
 CODEC_DIR = Path(codec.__file__).parent
 MAX_FUNCTION_LINES = 80
@@ -44,3 +45,10 @@ def test_no_codec_module_is_longer_than_600_lines():
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
     ]
     assert not too_long, "split these modules: " + ", ".join(too_long)
+
+
+def test_signals_keeps_the_public_names_of_its_parts():
+    assert set(signals.__all__) >= {"DecodeReport", *motion.__all__}
+    for name in motion.__all__:
+        assert getattr(signals, name) is getattr(motion, name)
+    assert signals.DecodeReport is decode.DecodeReport
