@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from transformers_llava_ov2.codec import pipeline, signals, tokenize_video
+from transformers_llava_ov2.codec import decode, pipeline, tokenize_video
 from transformers_llava_ov2.codec.probe import probe_video
 from transformers_llava_ov2.codec.signals import DecodeReport, iter_frame_signals
 from transformers_llava_ov2.errors import VideoDecodeError
@@ -100,7 +100,7 @@ def test_error_in_decode_thread_propagates(h264_b_clip, monkeypatch):
     def boom(frame):
         raise RuntimeError("boom in the decode thread")
 
-    monkeypatch.setattr(signals, "_motion_vectors", boom)
+    monkeypatch.setattr(decode, "_motion_vectors", boom)
     with pytest.raises(RuntimeError, match="boom in the decode thread"):
         tokenize_video(h264_b_clip.path)
     _wait_no_decode_thread()

@@ -11,6 +11,11 @@ import pytest
 from transformers_llava_ov2.errors import VideoDecodeError
 from transformers_llava_ov2.video import container as container_mod
 from transformers_llava_ov2.video.container import (
+    AV_ERRORS,
+    MAX_CONSECUTIVE_DECODE_ERRORS,
+    ONE_PASS_ERROR_POLICY,
+    READER_ERROR_POLICY,
+    DecodeErrorPolicy,
     StreamInfo,
     first_video_stream,
     open_video,
@@ -102,3 +107,23 @@ def test_stream_info_no_bframes_and_rotation(make_clip):
         assert stream_info(c, probe_rotation=False).rotation == 0
     assert info.rotation == 90
     assert info.has_b_frames is False
+
+
+def test_decode_error_policy_counts_runs_and_totals():
+    run = DecodeErrorPolicy(max_consecutive=2).count()
+    assert [run.failed(), run.failed()] == [False, False]
+    run.succeeded()  # a good packet ends the run
+    assert [run.failed(), run.failed(), run.failed()] == [False, False, True]
+    total = DecodeErrorPolicy(max_total=2).count()
+    outcome = []
+    for _ in range(3):
+        outcome.append(total.failed())
+        total.succeeded()  # good packets in between do not reset a total
+    assert outcome == [False, False, True]
+    assert not any(DecodeErrorPolicy().count().failed() for _ in range(1000))
+
+
+def test_the_two_decode_loops_policies():
+    assert DecodeErrorPolicy(max_consecutive=MAX_CONSECUTIVE_DECODE_ERRORS) == READER_ERROR_POLICY
+    assert DecodeErrorPolicy(max_total=64) == ONE_PASS_ERROR_POLICY
+    assert issubclass(av.error.MemoryError, AV_ERRORS)  # FFmpeg ENOMEM on damaged data is a decode error

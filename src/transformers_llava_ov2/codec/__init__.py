@@ -1,10 +1,10 @@
 """Codec-stream tokenization in pure Python (PyAV + numpy + torch), built on :mod:`transformers_llava_ov2.video`.
 
 Stages (each a small module with a typed result): ``probe`` (demux-only packet table) → ``gop`` (adaptive
-groups from the P/B bit-cost timeline) → ``candidates`` / ``signals`` (one decode pass: motion vectors,
-motion-compensated residual) → ``saliency`` → ``selection`` (rank-attenuated, stratified 2×2 blocks) →
-``canvas`` (I/P canvases). :func:`tokenize_video` runs them and returns
-:class:`~transformers_llava_ov2.video_types.CodecTokens`. See ``docs/codec.md``.
+groups from the P/B bit-cost timeline) → ``candidates`` / ``signals`` (one decode pass, ``decode``: motion
+vectors, motion-compensated residual, ``motion``) → ``saliency`` → ``selection`` (rank-attenuated,
+stratified 2×2 blocks) → ``groups`` / ``canvas`` (I/P canvases). :func:`tokenize_video` (``pipeline``) runs
+them and returns :class:`~transformers_llava_ov2.video_types.CodecTokens`. See ``docs/codec.md``.
 
 Uniform frame sampling, container I/O and synthetic clips live in :mod:`transformers_llava_ov2.video`; their
 old names here still resolve for one release, with a ``DeprecationWarning``.

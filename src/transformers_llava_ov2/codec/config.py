@@ -1,7 +1,8 @@
 """Configuration of the codec-stream tokenizer.
 
 Every constant of the algorithm is a field here. Defaults follow the public training-data generator
-(``codec_patch_gop`` of codec-video-prep, spec ``codec.md`` §2/§3) except the geometry, which defaults
+(``codec_patch_gop`` of codec-video-prep, described in ``docs/codec.md`` § "Pipeline"; its deviations in
+§ "Deviations from the official implementation") except the geometry, which defaults
 to the released p14 / merge-2 checkpoint's inference recipe (``patch_size=14``, factor 28,
 ``max_pixels=150000``). Where the paper and the code differ, the code's choice is the default and the
 paper's variant is an option (``energy="raw"``, ``rank_attenuation="linear"``, ``bitcost_prior_beta>0``).
@@ -23,6 +24,44 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "rank_attenuation": ("sqrt", "linear"),
     "thread_type": ("AUTO", "FRAME", "SLICE", "NONE"),
 }
+
+_POSITIVE_INTS = (
+    "patch_size",
+    "merge_size",
+    "min_pixels",
+    "max_pixels",
+    "budget_min_pixels",
+    "max_groups",
+    "min_group_frames",
+    "max_auto_groups",
+    "valley_radius_bins",
+    "candidates_per_canvas",
+    "min_candidates",
+    "max_candidates",
+    "max_candidates_per_bin",
+    "analysis_downsample",
+)
+_NON_NEGATIVE_INTS = (
+    "p_canvases_per_group",
+    "torch_threads",
+    "smooth_bins",
+    "num_groups",
+    "peaks_cap",
+    "peak_neighbors",
+)
+_POSITIVE_FLOATS = ("bin_seconds", "seconds_per_group", "min_span_seconds", "max_span_seconds", "mv_unit_div")
+_NON_NEGATIVE_FLOATS = (
+    "tail_anchor_min_seconds",
+    "peaks_per_second",
+    "w_mv",
+    "w_res",
+    "rank_penalty",
+    "alpha_peak",
+    "bitcost_prior_beta",
+    "letterbox_dark_threshold",
+    "black_y_mean",
+    "black_y_std",
+)
 
 
 @dataclass(frozen=True)
@@ -74,7 +113,8 @@ class CodecConfig:
             ``"mv"`` or ``"residual-only"``.
         reencode_without_mvs: for codecs without MV export, re-encode to H.264 with PyAV first.
         reencode_preset / reencode_crf: x264 settings of that re-encode.
-        mv_unit_div / mv_percentile / res_percentile / w_mv / w_res: official normalisation and fusion.
+        mv_unit_div / mv_percentile / res_percentile / w_mv / w_res: official normalisation and fusion
+            (``docs/codec.md`` § "4. Saliency and selection").
         mv_compensate: ``"none"`` or ``"median"`` (subtract the per-frame median vector).
         mv_direction: ``"l0"`` (code) or ``"both"`` (max of L0/L1 magnitudes).
         analysis_downsample: saliency maps are computed at canvas resolution divided by this factor
@@ -92,8 +132,8 @@ class CodecConfig:
     Decoding:
         thread_type: PyAV decoder threading. ``"SLICE"`` (default) is deterministic; ``"FRAME"``/``"AUTO"``
             decode faster on single-slice streams but FFmpeg's motion-vector export is racy under frame
-            threading (measured: the same file gave different selections in some runs), so use them only
-            when run-to-run determinism does not matter.
+            threading (``docs/codec.md`` § "3. Signals"), so use them only when run-to-run determinism
+            does not matter.
         torch_threads: torch intra-op threads while the tokenizer runs (restored afterwards); 1 avoids
             contention with the decoder threads (0 = leave torch's setting alone).
         decode_thread: demux and decode in a background thread that runs ahead of the signal computation
@@ -175,32 +215,9 @@ class CodecConfig:
             value = getattr(self, name)
             if value not in choices:
                 raise ValueError(f"CodecConfig.{name} must be one of {choices}, got {value!r}")
-        positive_ints = (
-            "patch_size",
-            "merge_size",
-            "min_pixels",
-            "max_pixels",
-            "budget_min_pixels",
-            "max_groups",
-            "min_group_frames",
-            "max_auto_groups",
-            "valley_radius_bins",
-            "candidates_per_canvas",
-            "min_candidates",
-            "max_candidates",
-            "max_candidates_per_bin",
-            "analysis_downsample",
-        )
-        for name in positive_ints:
+        for name in _POSITIVE_INTS:
             _check_int(name, getattr(self, name), minimum=1)
-        for name in (
-            "p_canvases_per_group",
-            "torch_threads",
-            "smooth_bins",
-            "num_groups",
-            "peaks_cap",
-            "peak_neighbors",
-        ):
+        for name in _NON_NEGATIVE_INTS:
             _check_int(name, getattr(self, name), minimum=0)
         for name in ("max_visual_tokens", "num_canvases"):
             value = getattr(self, name)
@@ -215,32 +232,18 @@ class CodecConfig:
                 f"CodecConfig.max_candidates ({self.max_candidates}) must be >= min_candidates "
                 f"({self.min_candidates})"
             )
-        positive_floats = (
-            "bin_seconds",
-            "seconds_per_group",
-            "min_span_seconds",
-            "max_span_seconds",
-            "mv_unit_div",
-        )
-        for name in positive_floats:
+        for name in _POSITIVE_FLOATS:
             _check_float(name, getattr(self, name), low=0.0, low_inclusive=False)
-        for name in (
-            "tail_anchor_min_seconds",
-            "peaks_per_second",
-            "w_mv",
-            "w_res",
-            "rank_penalty",
-            "alpha_peak",
-            "bitcost_prior_beta",
-            "letterbox_dark_threshold",
-            "black_y_mean",
-            "black_y_std",
-        ):
+        for name in _NON_NEGATIVE_FLOATS:
             _check_float(name, getattr(self, name), low=0.0)
         for name in ("uniform_mix", "tail_merge_fraction", "corrupt_green_fraction"):
             _check_float(name, getattr(self, name), low=0.0, high=1.0)
         for name in ("mv_percentile", "res_percentile"):
             _check_float(name, getattr(self, name), low=0.0, high=100.0, low_inclusive=False)
+        self._validate_relations()
+
+    def _validate_relations(self) -> None:
+        """The checks that involve more than one field (after every field's own check)."""
         if self.max_span_seconds < 2 * self.min_span_seconds:
             raise ValueError(
                 f"CodecConfig.max_span_seconds ({self.max_span_seconds}) must be >= 2 * min_span_seconds "

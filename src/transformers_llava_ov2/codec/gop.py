@@ -310,17 +310,7 @@ def plan_gops(probe: StreamProbe, config: CodecConfig | None = None, **overrides
     nb = len(scan)
     min_bins, max_bins = cfg.min_bins, cfg.max_bins
 
-    cut_bins: list[int] = []
-    cut_times: list[float] = []
-    if cfg.scene_cut_boundaries:
-        last = 0
-        for frame in detect_scene_cuts(probe):
-            t = float(probe.times[frame])
-            b = math.floor(t / cfg.bin_seconds + 1e-9)
-            if b - last >= min_bins and nb - b >= min_bins:
-                cut_bins.append(b)
-                cut_times.append(t)
-                last = b
+    cut_bins, cut_times = _section_cuts(probe, cfg, nb) if cfg.scene_cut_boundaries else ([], [])
     spans = segment_energy(
         scan,
         quota=quota,
@@ -331,26 +321,7 @@ def plan_gops(probe: StreamProbe, config: CodecConfig | None = None, **overrides
         tail_merge_fraction=cfg.tail_merge_fraction,
         sections=tuple(cut_bins),
     )
-    cut_at = dict(zip(cut_bins, cut_times))
-    segments = []
-    for k, (b0, b1) in enumerate(spans):
-        start = 0.0 if k == 0 else cut_at.get(b0, b0 * cfg.bin_seconds)
-        end = min((b1 + 1) * cfg.bin_seconds, duration)
-        if k + 1 < len(spans):
-            nxt = spans[k + 1][0]
-            end = cut_at.get(nxt, nxt * cfg.bin_seconds)
-        anchor = min(((b0 + b1) // 2 + 0.5) * cfg.bin_seconds, duration)
-        anchor = min(max(anchor, start), max(start, end - 1e-9))
-        segments.append(
-            Segment(
-                start_bin=b0,
-                end_bin=b1,
-                start=float(start),
-                end=float(end),
-                anchor=float(anchor),
-                energy=float(smoothed[b0 : b1 + 1].sum()),
-            )
-        )
+    segments = _segments(spans, dict(zip(cut_bins, cut_times)), smoothed, duration, cfg.bin_seconds)
     return GopPlan(
         bin_seconds=cfg.bin_seconds,
         energy=energy,
@@ -362,6 +333,51 @@ def plan_gops(probe: StreamProbe, config: CodecConfig | None = None, **overrides
         duration=duration,
         static=static,
     )
+
+
+def _section_cuts(probe: StreamProbe, cfg: CodecConfig, num_bins: int) -> tuple[list[int], list[float]]:
+    """``(bins, times)`` of the scene cuts used as section boundaries: both sides keep ``T_min`` bins."""
+    cut_bins: list[int] = []
+    cut_times: list[float] = []
+    last = 0
+    for frame in detect_scene_cuts(probe):
+        t = float(probe.times[frame])
+        b = math.floor(t / cfg.bin_seconds + 1e-9)
+        if b - last >= cfg.min_bins and num_bins - b >= cfg.min_bins:
+            cut_bins.append(b)
+            cut_times.append(t)
+            last = b
+    return cut_bins, cut_times
+
+
+def _segments(
+    spans: list[tuple[int, int]],
+    cut_at: dict[int, float],
+    smoothed: np.ndarray,
+    duration: float,
+    bin_seconds: float,
+) -> list[Segment]:
+    """Segments of the bin ``spans``: times (a scene cut keeps its exact time), midpoint anchor, energy."""
+    segments = []
+    for k, (b0, b1) in enumerate(spans):
+        start = 0.0 if k == 0 else cut_at.get(b0, b0 * bin_seconds)
+        end = min((b1 + 1) * bin_seconds, duration)
+        if k + 1 < len(spans):
+            nxt = spans[k + 1][0]
+            end = cut_at.get(nxt, nxt * bin_seconds)
+        anchor = min(((b0 + b1) // 2 + 0.5) * bin_seconds, duration)
+        anchor = min(max(anchor, start), max(start, end - 1e-9))
+        segments.append(
+            Segment(
+                start_bin=b0,
+                end_bin=b1,
+                start=float(start),
+                end=float(end),
+                anchor=float(anchor),
+                energy=float(smoothed[b0 : b1 + 1].sum()),
+            )
+        )
+    return segments
 
 
 def _nearest_frame(times: np.ndarray, t: float) -> int:

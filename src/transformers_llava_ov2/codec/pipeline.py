@@ -1,7 +1,10 @@
 """Codec-stream tokenization of a video: probe -> GOP plan -> signals -> saliency -> selection -> canvases.
 
 :func:`tokenize_video` is the entry point; every stage is a function of its own module and can be used
-alone (:func:`~.probe.probe_video`, :func:`~.gop.plan_gops`, ...). See ``docs/codec.md``.
+alone (:func:`~.probe.probe_video`, :func:`~.gop.plan_gops`, ...). Here each stage of the run is one
+helper: :func:`_plan` (GOP plan, layout, candidates) -> :func:`_motion_source` (motion vectors or the
+opt-in re-encode) -> :func:`_run` (one decode pass: :class:`_SignalConsumer` scores candidates,
+:class:`GroupBuilder` selects blocks and packs canvases) -> :func:`_assemble`. See ``docs/codec.md``.
 """
 
 from __future__ import annotations
@@ -9,9 +12,9 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -22,36 +25,58 @@ import torch
 from av.video.reformatter import VideoReformatter
 
 from ..errors import VideoDecodeError
-from ..video_types import ROLE_I, ROLE_P, BitCostTimeline, CodecTokens, GopGroup
+from ..video.container import AV_ERRORS
+from ..video_types import BitCostTimeline, CodecTokens, GopGroup
 from .candidates import candidate_count, sample_candidates
-from .canvas import CanvasLayout, choose_layout, i_canvas_positions, pack_p_canvas
+from .canvas import CanvasLayout, choose_layout
 from .config import CodecConfig, with_overrides
 from .gop import GopPlan, GroupSpec, plan_gops, plan_groups
+from .groups import Candidate, GroupBuilder, GroupOutput
 from .probe import StreamProbe, probe_video
-from .saliency import FrameQuality, block_scores, frame_quality, letterbox_mask, saliency_map
-from .selection import select_blocks
+from .saliency import block_scores, frame_quality, letterbox_mask, saliency_map
 from .signals import DecodeReport, FrameSignals, iter_frame_signals
 
 __all__ = ["tokenize_video"]
 
 
-@dataclass
-class _Candidate:
-    index: int
-    time: float
-    bits: int
-    blocks: np.ndarray  # float64 [NB] block scores (display orientation)
-    quality: FrameQuality
-    rgb: np.ndarray  # uint8 [H, W, 3] canvas-size RGB (display orientation)
+@dataclass(frozen=True)
+class _Context:
+    """What the run fixed before decoding: the input, its plan, layout and candidates, the config.
+
+    ``rot_k`` is the display rotation in quarter turns; canvases are in display orientation, the decoded
+    frames (and the analysis maps) in the coded one.
+    """
+
+    source: str
+    probe: StreamProbe
+    plan: GopPlan
+    groups: list[GroupSpec]
+    layout: CanvasLayout
+    candidates: np.ndarray
+    cfg: CodecConfig
+    rot_k: int
+
+    @property
+    def coded_canvas(self) -> tuple[int, int]:
+        """``(h, w)`` of a canvas in the coded orientation."""
+        H, W = self.layout.canvas_hw
+        return (H, W) if self.rot_k % 2 == 0 else (W, H)
+
+    @property
+    def analysis_hw(self) -> tuple[int, int]:
+        """``(h, w)`` of the analysis maps: the coded canvas divided by ``analysis_downsample``."""
+        ds = self.cfg.analysis_downsample
+        return (self.coded_canvas[0] // ds, self.coded_canvas[1] // ds)
 
 
-@dataclass
-class _GroupOutput:
-    spec: GroupSpec
-    anchor: int
-    canvases: list[np.ndarray] = field(default_factory=list)
-    positions: list[np.ndarray] = field(default_factory=list)
-    roles: list[int] = field(default_factory=list)
+@dataclass(frozen=True)
+class _MotionSource:
+    """The file the signals are decoded from, its probe, and where motion comes from."""
+
+    path: str
+    probe: StreamProbe
+    use_mvs: bool
+    motion: str  # backend_info["motion"] unless no vector shows up
 
 
 @contextmanager
@@ -100,6 +125,18 @@ def tokenize_video(
     stages["probe"] = probe.probe_seconds
 
     t0 = time.perf_counter()
+    ctx = _plan(source, probe, cfg)
+    stages["gop"] = time.perf_counter() - t0
+
+    backend = _plan_facts(ctx)
+    with _motion_source(ctx, stages, backend) as motion, _torch_threads(cfg.torch_threads):
+        result = _run(ctx, motion, stages, backend)
+    result.stage_seconds["total"] = time.perf_counter() - t_start
+    return result
+
+
+def _plan(source: str, probe: StreamProbe, cfg: CodecConfig) -> _Context:
+    """Stages 2, 2b and the layout: GOP plan, groups under the budget, candidate frames."""
     plan = plan_gops(probe, cfg)
     planned = plan_groups(plan, probe, cfg)
     k = _rot_k(probe.rotation)
@@ -114,8 +151,12 @@ def tokenize_video(
     candidates = sample_candidates(
         probe, plan, groups, candidate_count(n_canvases, probe.total_frames, cfg), cfg
     )
-    stages["gop"] = time.perf_counter() - t0
+    return _Context(source, probe, plan, groups, layout, candidates, cfg, k)
 
+
+def _plan_facts(ctx: _Context) -> dict[str, Any]:
+    """The first entries of ``backend_info``: stream, plan and layout facts."""
+    probe, plan, cfg = ctx.probe, ctx.plan, ctx.cfg
     backend: dict[str, Any] = {
         "codec": probe.codec_name,
         "frames_in_stream": probe.total_frames,
@@ -126,239 +167,122 @@ def tokenize_video(
         "energy_segments": [[s.start, s.end] for s in plan.segments],
         "scene_cuts": list(plan.scene_cuts),
         "k_target": plan.k_target,
-        "layout": layout.reason,
-        "candidates": len(candidates),
+        "layout": ctx.layout.reason,
+        "candidates": len(ctx.candidates),
     }
     if probe.notes:
         backend["probe_notes"] = list(probe.notes)
+    return backend
 
-    # ------------------------------------------------------------------ motion source
+
+@contextmanager
+def _motion_source(
+    ctx: _Context, stages: dict[str, float], backend: dict[str, Any]
+) -> Iterator[_MotionSource]:
+    """Where motion comes from: the stream's vectors, none, or an opt-in H.264 re-encode (temp dir)."""
+    probe, cfg = ctx.probe, ctx.cfg
     use_mvs = probe.has_motion_vectors if cfg.motion == "auto" else cfg.motion == "mv"
-    decode_path: str = source
-    decode_probe = probe
-    tmpdir: tempfile.TemporaryDirectory | None = None
-    motion = "mv" if use_mvs else "residual-only"
+    plain = _MotionSource(ctx.source, probe, use_mvs, "mv" if use_mvs else "residual-only")
     if not probe.has_motion_vectors and cfg.motion != "residual-only" and cfg.reencode_without_mvs:
         t0 = time.perf_counter()
-        tmpdir = tempfile.TemporaryDirectory(prefix="llava_ov2_codec_")
-        coded_hw = layout.canvas_hw if k % 2 == 0 else layout.canvas_hw[::-1]
-        try:
-            out = Path(tmpdir.name) / "reencoded.mp4"
-            _reencode_h264(source, out, coded_hw, cfg)
-            re_probe = probe_video(out)
-            unique_pts = len(np.unique(re_probe.pts)) == re_probe.total_frames
-            if re_probe.total_frames == probe.total_frames and unique_pts:
-                decode_path, decode_probe, use_mvs = str(out), re_probe, True
-                motion = "mv (re-encoded to h264)"
-            else:
-                backend["reencode_error"] = (
-                    f"re-encode produced {re_probe.total_frames} frames, expected {probe.total_frames}"
-                )
-        except (av.FFmpegError, OSError, ValueError, VideoDecodeError) as exc:
-            backend["reencode_error"] = str(exc)
-        stages["reencode"] = time.perf_counter() - t0
-    elif use_mvs and not probe.has_motion_vectors:
+        with tempfile.TemporaryDirectory(prefix="llava_ov2_codec_") as tmp:
+            reencoded = _reencoded_source(ctx, Path(tmp) / "reencoded.mp4", backend)
+            stages["reencode"] = time.perf_counter() - t0
+            yield reencoded or plain
+        return
+    if use_mvs and not probe.has_motion_vectors:
         backend["motion_note"] = f"motion='mv' requested but {probe.codec_name} exports no motion vectors"
+    yield plain
 
+
+def _reencoded_source(ctx: _Context, out: Path, backend: dict[str, Any]) -> _MotionSource | None:
+    """Re-encode to H.264 at canvas size; ``None`` (and ``backend["reencode_error"]``) when it fails."""
+    probe = ctx.probe
     try:
-        with _torch_threads(cfg.torch_threads):
-            result = _run(
-                source,
-                decode_path,
-                probe,
-                decode_probe,
-                plan,
-                groups,
-                layout,
-                candidates,
-                cfg,
-                use_mvs=use_mvs,
-                rot_k=k,
-                stages=stages,
-                backend=backend,
-                motion=motion,
-            )
-    finally:
-        if tmpdir is not None:
-            tmpdir.cleanup()
-    result.stage_seconds["total"] = time.perf_counter() - t_start
-    return result
-
-
-def _run(
-    source: str,
-    decode_path: str,
-    probe: StreamProbe,
-    decode_probe: StreamProbe,
-    plan: GopPlan,
-    groups: list[GroupSpec],
-    layout: CanvasLayout,
-    candidates: np.ndarray,
-    cfg: CodecConfig,
-    *,
-    use_mvs: bool,
-    rot_k: int,
-    stages: dict[str, float],
-    backend: dict[str, Any],
-    motion: str,
-) -> CodecTokens:
-    H, W = layout.canvas_hw
-    ds = cfg.analysis_downsample
-    coded_canvas = (H, W) if rot_k % 2 == 0 else (W, H)
-    analysis_hw = (coded_canvas[0] // ds, coded_canvas[1] // ds)
-    report = DecodeReport()
-    rgb_fmt = VideoReformatter()
-    t_sal = 0.0
-    t_sel = 0.0
-    t_canvas = 0.0
-    t_loop = time.perf_counter()
-    outputs: list[_GroupOutput] = []
-    pending: list[_Candidate] = []
-    group_idx = 0
-    mask: np.ndarray | None = None
-    letterbox_bbox: list[int] | None = None
-    bad_frames = 0
-    mv_seen = False
-
-    def to_rgb(frame: Any) -> np.ndarray:
-        # one swscale thread: the decode thread has the other core (the output does not depend on it)
-        img = rgb_fmt.reformat(
-            frame,
-            width=coded_canvas[1],
-            height=coded_canvas[0],
-            format="rgb24",
-            interpolation="AREA",
-            threads=1,
+        _reencode_h264(ctx.source, out, ctx.coded_canvas, ctx.cfg)
+        re_probe = probe_video(out)
+        unique_pts = len(np.unique(re_probe.pts)) == re_probe.total_frames
+        if re_probe.total_frames == probe.total_frames and unique_pts:
+            return _MotionSource(str(out), re_probe, True, "mv (re-encoded to h264)")
+        backend["reencode_error"] = (
+            f"re-encode produced {re_probe.total_frames} frames, expected {probe.total_frames}"
         )
+    except (*AV_ERRORS, VideoDecodeError) as exc:
+        backend["reencode_error"] = str(exc)
+    return None
+
+
+def _rgb_converter(ctx: _Context) -> Callable[[av.VideoFrame], np.ndarray]:
+    """``frame -> uint8 [H, W, 3]`` canvas-size RGB in display orientation (one swscale context)."""
+    rgb_fmt = VideoReformatter()
+    h, w = ctx.coded_canvas
+    rot_k = ctx.rot_k
+
+    def to_rgb(frame: av.VideoFrame) -> np.ndarray:
+        # one swscale thread: the decode thread has the other core (the output does not depend on it)
+        img = rgb_fmt.reformat(frame, width=w, height=h, format="rgb24", interpolation="AREA", threads=1)
         arr = img.to_ndarray()
         return np.ascontiguousarray(np.rot90(arr, rot_k)) if rot_k else arr
 
-    def finalize(g: GroupSpec, members: list[_Candidate]) -> None:
-        nonlocal t_sel, t_canvas
-        if not members:
-            return
-        t0 = time.perf_counter()
-        members.sort(key=lambda c: c.index)
-        anchor = next((c for c in members if c.index == g.anchor_frame and c.quality.good), None)
-        if anchor is None:
-            anchor = next((c for c in members if c.quality.good), None)
-        if anchor is None:
-            anchor = next((c for c in members if c.index == g.anchor_frame), members[0])
-        pool = [c for c in members if c is not anchor and c.quality.good and c.index > anchor.index]
-        B = layout.blocks_per_canvas
-        chosen_frames = np.zeros(0, dtype=np.int64)
-        chosen_blocks = np.zeros(0, dtype=np.int64)
-        if pool and layout.p_per_group > 0:
-            scores = np.stack([c.blocks for c in pool])
-            if cfg.bitcost_prior_beta > 0:
-                bits = np.asarray([c.bits for c in pool], dtype=np.float64)
-                b_hat = bits / max(bits.max(), 1.0)
-                scores = scores * (1.0 + cfg.bitcost_prior_beta * b_hat)[:, None]
-            sel = select_blocks(
-                scores,
-                layout.p_per_group,
-                B,
-                penalty=cfg.rank_penalty,
-                mode=cfg.rank_attenuation,
-                alpha_peak=cfg.alpha_peak,
-            )
-            n_full = len(sel) // B
-            if n_full:
-                keep = np.sort(np.argsort(-sel.score, kind="stable")[: n_full * B])
-                fpos, blk, sc = sel.frame_pos[keep], sel.block[keep], sel.score[keep]
-                frame_ids = np.asarray([pool[i].index for i in fpos], dtype=np.int64)
-                bh = blk // layout.blocks_hw[1]
-                bw = blk % layout.blocks_hw[1]
-                order = np.lexsort((-sc, bw, bh, frame_ids))
-                chosen_frames, chosen_blocks = frame_ids[order], blk[order]
-        t1 = time.perf_counter()
-        t_sel += t1 - t0
-        by_index = {c.index: c for c in members}
-        needed = {anchor.index, *chosen_frames.tolist()}
-        rgbs = {i: by_index[i].rgb for i in needed}
-        out = _GroupOutput(spec=g, anchor=anchor.index)
-        out.canvases.append(rgbs[anchor.index])
-        out.positions.append(i_canvas_positions(anchor.index, layout.grid_hw))
-        out.roles.append(ROLE_I)
-        for p in range(len(chosen_blocks) // B):
-            sl = slice(p * B, (p + 1) * B)
-            canvas, pos = pack_p_canvas(rgbs, chosen_frames[sl], chosen_blocks[sl], layout)
-            out.canvases.append(canvas)
-            out.positions.append(pos)
-            out.roles.append(ROLE_P)
-        outputs.append(out)
-        t_canvas += time.perf_counter() - t1
+    return to_rgb
 
-    has_motion = use_mvs
-    sig: FrameSignals
+
+def _run(ctx: _Context, src: _MotionSource, stages: dict[str, float], backend: dict[str, Any]) -> CodecTokens:
+    """Stages 3-5: one decode pass feeding saliency, selection and canvases group by group."""
+    cfg = ctx.cfg
+    report = DecodeReport()
+    consumer = _SignalConsumer(ctx, has_motion=src.use_mvs)
+    t_loop = time.perf_counter()
     signals = iter_frame_signals(
-        decode_path,
-        decode_probe,
-        candidates,
-        analysis_hw,
-        use_mvs=use_mvs,
+        src.path,
+        src.probe,
+        ctx.candidates,
+        ctx.analysis_hw,
+        use_mvs=src.use_mvs,
         report=report,
         thread_type=cfg.thread_type,
         decode_thread=cfg.decode_thread,
-        convert_rgb=to_rgb,  # canvas-size RGB on arrival: ~0.4 MB per pending candidate, not the frame
+        # canvas-size RGB on arrival instead of the decoded frame (memory: docs/codec.md, "3. Signals")
+        convert_rgb=_rgb_converter(ctx),
     )
     with closing(signals):  # stops the decode thread if anything below raises
         for sig in signals:
-            t0 = time.perf_counter()
-            while group_idx < len(groups) and sig.index >= groups[group_idx].frame_end:
-                t_sal += time.perf_counter() - t0
-                finalize(groups[group_idx], pending)
-                pending = []
-                t0 = time.perf_counter()
-                group_idx += 1
-            quality = frame_quality(sig.luma, sig.thumb_rgb, cfg)
-            if not quality.good:
-                bad_frames += 1
-            if cfg.letterbox and mask is None and not quality.black:
-                mask = letterbox_mask(sig.luma, cfg.letterbox_dark_threshold)
-                ys, xs = np.nonzero(mask)
-                if len(ys) and mask.min() == 0:
-                    letterbox_bbox = [int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1]
-            if sig.flow is not None:
-                mv_seen = True
-            smap = saliency_map(sig.flow, sig.residual, cfg, has_motion=has_motion)
-            if mask is not None:
-                smap = smap * mask
-            if rot_k:
-                smap = np.rot90(smap, rot_k)
-            blocks = block_scores(np.ascontiguousarray(smap), cfg.patch_size // ds, cfg.merge_size).reshape(
-                -1
-            )
-            bits = int(8 * probe.sizes[sig.index]) if sig.index < probe.total_frames else sig.bits
-            assert sig.rgb is not None
-            pending.append(_Candidate(sig.index, sig.time, bits, blocks, quality, sig.rgb))
-            t_sal += time.perf_counter() - t0
-    while group_idx < len(groups):
-        members = [
-            c for c in pending if groups[group_idx].frame_start <= c.index < groups[group_idx].frame_end
-        ]
-        finalize(groups[group_idx], members)
-        group_idx += 1
+            consumer.add(sig)
+    consumer.finish()
     loop = time.perf_counter() - t_loop
-
-    if not outputs:
+    builder = consumer.builder
+    if not builder.outputs:
         reason = "no frame could be decoded"
         if report.errors:
             reason += f" ({report.errors[0]})"
-        raise VideoDecodeError(source, reason)
+        raise VideoDecodeError(ctx.source, reason)
 
     # decode: the time this thread waited for decoded frames (decode not hidden behind the signal work);
     # decode_thread: the decode thread's own busy time (overlapped with everything else)
-    stages["decode"] = max(0.0, loop - t_sal - t_sel - t_canvas - report.convert_seconds)
+    stages["decode"] = max(
+        0.0, loop - consumer.t_sal - builder.t_sel - builder.t_canvas - report.convert_seconds
+    )
     if cfg.decode_thread:
         stages["decode_thread"] = report.decode_seconds
         stages["decode_thread_idle"] = report.ledger_wait_seconds
     stages["signals"] = report.convert_seconds
-    stages["saliency"] = t_sal
-    stages["selection"] = t_sel
-    stages["canvas"] = t_canvas
+    stages["saliency"] = consumer.t_sal
+    stages["selection"] = builder.t_sel
+    stages["canvas"] = builder.t_canvas
+    _decode_facts(backend, ctx, src, consumer, report)
+    return _assemble(ctx, builder.outputs, stages, backend)
 
-    if use_mvs and not mv_seen:
+
+def _decode_facts(
+    backend: dict[str, Any],
+    ctx: _Context,
+    src: _MotionSource,
+    consumer: _SignalConsumer,
+    report: DecodeReport,
+) -> None:
+    """The rest of ``backend_info``: motion actually used, decode counts and errors, letterbox."""
+    motion = src.motion
+    if src.use_mvs and not consumer.mv_seen:
         motion = "residual-only"
         backend["motion_note"] = "no motion vectors were exported; zero motion was used"
     backend.update(
@@ -368,36 +292,93 @@ def _run(
             "frames_skipped": report.frames_skipped,
             "candidates_decoded": report.candidates_emitted,
             "frames_with_mvs": report.frames_with_mvs,
-            "bad_frames": bad_frames,
-            "analysis_hw": list(analysis_hw),
-            "canvas_hw": [H, W],
-            "groups_planned": len(groups),
+            "bad_frames": consumer.bad_frames,
+            "analysis_hw": list(ctx.analysis_hw),
+            "canvas_hw": list(ctx.layout.canvas_hw),
+            "groups_planned": len(ctx.groups),
         }
     )
-    if letterbox_bbox is not None:
-        backend["letterbox_bbox"] = letterbox_bbox
+    if consumer.letterbox_bbox is not None:
+        backend["letterbox_bbox"] = consumer.letterbox_bbox
     if report.errors:
         backend["decode_errors"] = len(report.errors)
         backend["decode_error_samples"] = report.errors[:5]
     done = report.frames_decoded + report.frames_skipped
-    if done < decode_probe.total_frames and not report.stopped_early:
+    total = src.probe.total_frames
+    if done < total and not report.stopped_early:
         backend["truncated"] = (
-            f"only {report.frames_decoded} of {decode_probe.total_frames} frames could be decoded "
+            f"only {report.frames_decoded} of {total} frames could be decoded "
             f"({report.frames_skipped} unneeded non-reference frames skipped)"
         )
-    return _assemble(source, probe, plan, layout, outputs, cfg, stages, backend)
+
+
+class _SignalConsumer:
+    """Stage 4a per candidate (quality, letterbox, saliency, block scores), finishing each group as
+    soon as the signals (display order) pass its end."""
+
+    def __init__(self, ctx: _Context, *, has_motion: bool):
+        self.ctx = ctx
+        self.has_motion = has_motion
+        self.builder = GroupBuilder(ctx.layout, ctx.cfg)
+        self.pending: list[Candidate] = []
+        self.group_idx = 0
+        self.mask: np.ndarray | None = None
+        self.letterbox_bbox: list[int] | None = None
+        self.bad_frames = 0
+        self.mv_seen = False
+        self.t_sal = 0.0
+
+    def add(self, sig: FrameSignals) -> None:
+        """Finish the groups that end before ``sig``, then score it."""
+        groups = self.ctx.groups
+        t0 = time.perf_counter()
+        while self.group_idx < len(groups) and sig.index >= groups[self.group_idx].frame_end:
+            self.t_sal += time.perf_counter() - t0
+            self.builder.finalize(groups[self.group_idx], self.pending)
+            self.pending = []
+            t0 = time.perf_counter()
+            self.group_idx += 1
+        self.pending.append(self._score(sig))
+        self.t_sal += time.perf_counter() - t0
+
+    def _score(self, sig: FrameSignals) -> Candidate:
+        ctx, cfg = self.ctx, self.ctx.cfg
+        quality = frame_quality(sig.luma, sig.thumb_rgb, cfg)
+        if not quality.good:
+            self.bad_frames += 1
+        if cfg.letterbox and self.mask is None and not quality.black:
+            self.mask = mask = letterbox_mask(sig.luma, cfg.letterbox_dark_threshold)
+            ys, xs = np.nonzero(mask)
+            if len(ys) and mask.min() == 0:
+                self.letterbox_bbox = [int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1]
+        if sig.flow is not None:
+            self.mv_seen = True
+        smap = saliency_map(sig.flow, sig.residual, cfg, has_motion=self.has_motion)
+        if self.mask is not None:
+            smap = smap * self.mask
+        if ctx.rot_k:
+            smap = np.rot90(smap, ctx.rot_k)
+        patch = cfg.patch_size // cfg.analysis_downsample
+        blocks = block_scores(np.ascontiguousarray(smap), patch, cfg.merge_size).reshape(-1)
+        probe = ctx.probe
+        bits = int(8 * probe.sizes[sig.index]) if sig.index < probe.total_frames else sig.bits
+        assert sig.rgb is not None
+        return Candidate(sig.index, sig.time, bits, blocks, quality, sig.rgb)
+
+    def finish(self) -> None:
+        """Finish the groups still open after the last signal."""
+        groups = self.ctx.groups
+        while self.group_idx < len(groups):
+            g = groups[self.group_idx]
+            self.builder.finalize(g, [c for c in self.pending if g.frame_start <= c.index < g.frame_end])
+            self.group_idx += 1
 
 
 def _assemble(
-    source: str,
-    probe: StreamProbe,
-    plan: GopPlan,
-    layout: CanvasLayout,
-    outputs: list[_GroupOutput],
-    cfg: CodecConfig,
-    stages: dict[str, float],
-    backend: dict[str, Any],
+    ctx: _Context, outputs: list[GroupOutput], stages: dict[str, float], backend: dict[str, Any]
 ) -> CodecTokens:
+    """Stage 5 output: the groups' canvases and per-token metadata as :class:`CodecTokens`."""
+    source, probe, plan, layout, cfg = ctx.source, ctx.probe, ctx.plan, ctx.layout, ctx.cfg
     canvases: list[np.ndarray] = []
     positions: list[np.ndarray] = []
     canvas_roles: list[int] = []

@@ -12,11 +12,10 @@ import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-import av
 import numpy as np
 
 from ..errors import VideoDecodeError
-from ..video.container import open_video, stream_info
+from ..video.container import AV_ERRORS, open_video, stream_info
 from .bitstream import PICT_B, PICT_I, PICT_P, PictureTypeParser
 
 __all__ = ["MV_CODECS", "StreamProbe", "probe_video"]
@@ -130,7 +129,7 @@ def probe_video(path: str | os.PathLike) -> StreamProbe:
                 pict, is_ref = parser.parse(memoryview(packet), key)
                 picts.append(pict)
                 refs.append(is_ref)
-        except (av.FFmpegError, OSError, ValueError, EOFError) as exc:
+        except AV_ERRORS as exc:
             notes.append(f"demux stopped after {len(sizes)} packets: {exc}")
     if not sizes:
         raise VideoDecodeError(source, "the video stream has no packets")

@@ -1,9 +1,11 @@
-"""Stage 4a: per-frame saliency maps and block scores (official normalisation, spec ``codec.md`` §2).
+"""Stage 4a: per-frame saliency maps and block scores (official normalisation).
 
 * motion: ``|v| / mv_unit_div`` from the (resized, rescaled) L0 field, ``m = clip(mag / max(P95, 1e-6), 0, 1)``;
 * residual: ``x = |res_u8 - 128|``, ``r = clip(x / max(P95, 1), 0, 1)``;
 * fusion ``s = clip((w_mv m + w_res r) / (w_mv + w_res), 0, 1)`` (residual only when there is no motion);
 * letterbox mask, then ``p x p`` patch sums and ``merge x merge`` block sums.
+
+See ``docs/codec.md`` § "4. Saliency and selection (official constants)".
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Stage 4b: choosing the 2x2 blocks of a group's P-canvases (stratified allocation, spec ``codec.md`` §2/§3.9).
+"""Stage 4b: choosing the 2x2 blocks of a group's P-canvases (stratified allocation).
 
 Per group, for every candidate frame ``j`` (time order) with block scores ``s[j, b]``:
 
@@ -11,6 +11,8 @@ Per group, for every candidate frame ``j`` (time order) with block scores ``s[j,
 4. each stratum takes its ``B`` best not-yet-chosen blocks ordered by ``(-a, j, b)``; when its pool runs
    short it falls back to a window of ``+-width`` frames around its centre, then to the whole group.
    Blocks are globally de-duplicated on ``(frame, block)``.
+
+See ``docs/codec.md`` § "4. Saliency and selection (official constants)".
 """
 
 from __future__ import annotations

@@ -28,6 +28,10 @@ from ..errors import VideoDecodeError
 __all__ = [
     "AV_ERRORS",
     "MAX_CONSECUTIVE_DECODE_ERRORS",
+    "ONE_PASS_ERROR_POLICY",
+    "READER_ERROR_POLICY",
+    "DecodeErrorCount",
+    "DecodeErrorPolicy",
     "StreamInfo",
     "count_packets",
     "first_video_stream",
@@ -44,7 +48,54 @@ FFmpeg ENOMEM on damaged data, is one of them); ``av.error.*`` is the public nam
 reader and the codec decode thread catch exactly these and nothing broader."""
 
 MAX_CONSECUTIVE_DECODE_ERRORS = 16
-"""Damaged packets in a row after which a decode loop stops and treats the rest of the stream as gone."""
+"""Damaged packets in a row after which a frame reader stops and treats the rest of the stream as gone."""
+
+
+@dataclass(frozen=True)
+class DecodeErrorPolicy:
+    """How many packets that fail to decode (with one of :data:`AV_ERRORS`) a decode loop skips.
+
+    A loop stops when a failure makes the count of failures in a row exceed ``max_consecutive``, or the
+    count of all failures exceed ``max_total`` (``None``: no such limit). See ``docs/video_sampling.md``
+    § "3.4 Truncated and corrupt streams" and ``docs/codec.md`` § "3. Signals (one decode pass)".
+    """
+
+    max_consecutive: int | None = None
+    max_total: int | None = None
+
+    def count(self) -> DecodeErrorCount:
+        """A fresh counter for one decode loop."""
+        return DecodeErrorCount(self)
+
+
+@dataclass
+class DecodeErrorCount:
+    """Failures of one decode loop under a :class:`DecodeErrorPolicy`."""
+
+    policy: DecodeErrorPolicy
+    total: int = 0
+    consecutive: int = 0
+
+    def failed(self) -> bool:
+        """Count one failed packet; True when the loop must stop."""
+        self.total += 1
+        self.consecutive += 1
+        limit_run, limit_all = self.policy.max_consecutive, self.policy.max_total
+        return (limit_run is not None and self.consecutive > limit_run) or (
+            limit_all is not None and self.total > limit_all
+        )
+
+    def succeeded(self) -> None:
+        """A packet decoded: the run of failures is over."""
+        self.consecutive = 0
+
+
+READER_ERROR_POLICY = DecodeErrorPolicy(max_consecutive=MAX_CONSECUTIVE_DECODE_ERRORS)
+"""Frame readers (:mod:`.readers`): a damaged packet is skipped; a long run of them ends the stream."""
+
+ONE_PASS_ERROR_POLICY = DecodeErrorPolicy(max_total=64)
+"""One analysis pass over a whole file (the codec tokenizer's decode): damaged packets are skipped and
+recorded; more than 64 in all stop the pass, bounding its time and its error log on a badly damaged file."""
 
 
 def resolve_video_path(source: str | os.PathLike) -> Path:

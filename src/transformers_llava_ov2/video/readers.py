@@ -10,8 +10,8 @@ PyAV decoding (:func:`read_frames`):
   sequential path, so both paths return identical frames;
 * frame index = position in display order; timestamp = ``(pts - pts_of_frame_0) * time_base``.
 
-Damaged input follows the one policy of :mod:`.container` (``AV_ERRORS``,
-``MAX_CONSECUTIVE_DECODE_ERRORS``). See ``docs/video_sampling.md``.
+Damaged input follows the one policy of :mod:`.container` (``AV_ERRORS``, ``READER_ERROR_POLICY``).
+See ``docs/video_sampling.md``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from ..errors import VideoDecodeError
 from ..video_types import SampledFrames
 from .container import (
     AV_ERRORS,
-    MAX_CONSECUTIVE_DECODE_ERRORS,
+    READER_ERROR_POLICY,
     count_packets,
     open_video,
     resolve_video_path,
@@ -144,17 +144,16 @@ def _frames(container: av.container.InputContainer, stream: av.video.stream.Vide
     Packets that fail to decode are skipped (up to a limit of consecutive failures); a demuxer error ends
     the stream.
     """
-    errors = 0
+    errors = READER_ERROR_POLICY.count()
     try:
         for packet in container.demux(stream):
             try:
                 out = packet.decode()
             except AV_ERRORS:
-                errors += 1
-                if errors > MAX_CONSECUTIVE_DECODE_ERRORS:
+                if errors.failed():
                     return
                 continue
-            errors = 0
+            errors.succeeded()
             yield from out
     except AV_ERRORS:
         return

@@ -1,0 +1,381 @@
+"""The decode machinery of the codec signals (stage 3): ONE demux + decode pass over the file.
+
+* :func:`decode_batches` (with :class:`_DecodeLoop`): demuxes and decodes once, hands over the frames
+  whose luma is needed (candidates and their references) with the motion vectors of candidates, skips
+  non-reference packets nobody needs, and records damaged packets under
+  :data:`~transformers_llava_ov2.video.container.ONE_PASS_ERROR_POLICY`;
+* :class:`ReleaseLedger` and the release schedule: every handed-over frame goes back to the decoder a fixed
+  number of decode calls after it came out, once the consumer has acknowledged it;
+* :class:`DecodeThread`: runs that loop in a background thread feeding a bounded queue;
+* :class:`DecodeReport`: what the pass met (counts, errors, times).
+
+The consumer is :func:`~.signals.iter_frame_signals`. See ``docs/codec.md`` § "3. Signals (one decode pass)".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import av
+import av.container
+import av.video.stream
+import numpy as np
+
+from ..video.container import AV_ERRORS, ONE_PASS_ERROR_POLICY
+from .probe import StreamProbe
+
+__all__ = ["DecodeReport", "DecodeThread", "DecodedFrame", "ReleaseLedger", "decode_batches"]
+
+_SKIP_NONREF_CODECS = frozenset({"h264", "mpeg4", "mpeg1video", "mpeg2video"})
+
+
+@dataclass
+class DecodeReport:
+    """What the decode pass met: frames decoded, errors, whether vectors were seen."""
+
+    frames_decoded: int = 0
+    last_index: int = -1
+    errors: list[str] = field(default_factory=list)
+    stopped_early: bool = False
+    frames_with_mvs: int = 0
+    frames_skipped: int = 0
+    candidates_emitted: int = 0
+    convert_seconds: float = 0.0  # consumer: signals of candidates (motion field, thumbnail, residual)
+    wait_seconds: float = 0.0  # consumer: waiting for decoded frames
+    decode_seconds: float = 0.0  # decode thread: demux, decode, vector extraction (overlapped)
+    ledger_wait_seconds: float = 0.0  # decode loop: waiting for the consumer to finish with frames
+
+
+def _motion_vectors(frame: av.VideoFrame) -> Any:
+    """The frame's ``MOTION_VECTORS`` side data (or ``None``).
+
+    ``frame.side_data`` caches a container that points back at the frame: a reference cycle that keeps
+    every decoded frame alive until a full garbage collection (PyAV 18). A free-standing container
+    avoids the cycle.
+    """
+    try:
+        from av.sidedata.sidedata import SideDataContainer
+
+        return SideDataContainer(frame).get("MOTION_VECTORS")
+    except (ImportError, TypeError):  # pragma: no cover - other PyAV versions
+        return frame.side_data.get("MOTION_VECTORS")
+
+
+@dataclass(slots=True)
+class DecodedFrame:
+    """One decoded frame as the decode loop hands it over (display order of the decoder output).
+
+    ``frame`` is set only for frames whose luma is needed (candidates and their references), ``mvs``
+    (the exported motion vectors) only for candidates; ``luma`` is filled in by the consumer.
+    """
+
+    index: int
+    last_index: int
+    luma: np.ndarray | None = None
+    mvs: np.ndarray | None = None
+    frame: Any = None
+
+
+class ReleaseLedger:
+    """Hand-over receipts: the consumer acknowledges each handed-over frame once it holds no reference.
+
+    Why: on damaged streams FFmpeg's error concealment can read pixels of recycled frame buffers, so
+    the decoded pictures depend on *when* earlier frames were released back to the decoder's pool.
+    The decode loop therefore releases every handed-over frame at a fixed point of its own schedule
+    (``_RELEASE_LAG`` decode calls after the frame came out), waiting for the receipt if the consumer
+    is behind: the release order is the same whether the loop runs in a thread or inline.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._acked = 0
+        self._closed = False
+
+    def ack(self) -> None:
+        with self._cond:
+            self._acked += 1
+            self._cond.notify_all()
+
+    def acked(self, seq: int) -> bool:
+        return self._acked > seq
+
+    def close(self) -> None:
+        """The consumer is gone: stop waiting."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def wait(self, seq: int) -> bool:
+        """Block until frame ``seq`` (0-based hand-over order) is acknowledged; False if closed."""
+        with self._cond:
+            while self._acked <= seq:
+                if self._closed:
+                    return False
+                self._cond.wait(0.1)
+            return True
+
+
+# Decode calls between a frame's hand-over and its release back to the decoder (see ReleaseLedger): bounds
+# how far the decode loop runs ahead of the consumer in frames it has handed over.
+_RELEASE_LAG = 16
+# Batches of decoded frames waiting for the consumer. A batch holds at most one frame with data (it is
+# handed over as soon as one arrives), so this bounds the decoded frames in flight.
+_QUEUE_BATCHES = 8
+_BATCH_FRAMES = 64
+
+
+class _DecodeLoop:
+    """State of one decode pass: the batch being filled and the frames held until their release.
+
+    The frames whose luma is needed (``need_luma``: candidates and references) are handed over in
+    :class:`DecodedFrame` events, with the motion vectors of candidates (``cand_set``); the others only
+    advance the frame counter. Fills ``report``'s ``frames_decoded`` and ``last_index``.
+    """
+
+    def __init__(
+        self,
+        probe: StreamProbe,
+        cand_set: set[int],
+        need_luma: set[int],
+        *,
+        use_mvs: bool,
+        report: DecodeReport,
+        index_by_order: bool,
+        ledger: ReleaseLedger,
+    ):
+        self.frame_index = probe.frame_index
+        self.cand_set = cand_set
+        self.need_luma = need_luma
+        self.use_mvs = use_mvs
+        self.report = report
+        self.index_by_order = index_by_order
+        self.ledger = ledger
+        self.batch: list[DecodedFrame] = []
+        self.order_counter = -1
+        self.step = 0  # decode calls so far
+        self.handed = 0  # frames handed over so far
+        self.held: deque[tuple[int, int, av.VideoFrame]] = deque()  # (release before step, seq, frame)
+
+    def release_due(self) -> bool:
+        """Release the handed-over frames due before decode call ``step``; False if the consumer left."""
+        held, ledger = self.held, self.ledger
+        while held and held[0][0] <= self.step:
+            if not ledger.acked(held[0][1]):  # the consumer is behind: wait for it
+                t0 = time.perf_counter()
+                ok = ledger.wait(held[0][1])
+                self.report.ledger_wait_seconds += time.perf_counter() - t0
+                if not ok:
+                    return False
+            held.popleft()
+        return True
+
+    def handle(self, frame: av.VideoFrame) -> bool:
+        """Append the frame's event; True when it carries data (flush the batch)."""
+        report = self.report
+        self.order_counter += 1
+        idx = None if self.index_by_order else self.frame_index(frame.pts)
+        if idx is None:
+            idx = self.order_counter if self.index_by_order else report.last_index + 1
+        report.frames_decoded += 1
+        report.last_index = max(report.last_index, idx)
+        ev = DecodedFrame(idx, report.last_index)
+        self.batch.append(ev)
+        if idx not in self.need_luma:
+            return len(self.batch) >= _BATCH_FRAMES
+        ev.frame = frame
+        self.held.append((self.step + _RELEASE_LAG, self.handed, frame))
+        self.handed += 1
+        if idx in self.cand_set and self.use_mvs:
+            sd = _motion_vectors(frame)
+            if sd is not None:
+                ev.mvs = sd.to_ndarray()
+        return True
+
+    def take(self) -> list[DecodedFrame]:
+        """The filled batch (a new one is started)."""
+        batch, self.batch = self.batch, []
+        return batch
+
+
+def decode_batches(
+    path: str | os.PathLike,
+    probe: StreamProbe,
+    cand_set: set[int],
+    need_luma: set[int],
+    last_needed: int,
+    *,
+    use_mvs: bool,
+    report: DecodeReport,
+    thread_type: str,
+    index_by_order: bool,
+    ledger: ReleaseLedger,
+) -> Iterator[list[DecodedFrame]]:
+    """Demux and decode ``path`` once; yield the decoded frames in batches (decoder output order).
+
+    Hands over the frames whose luma is needed (candidates and references) with the motion vectors of
+    candidates; the rest only advance the frame counter. Handed-over frames are released on a fixed
+    schedule once ``ledger`` has their receipt. Decode errors are recorded in ``report``.
+    Fills ``report``'s ``frames_decoded``, ``last_index``, ``frames_skipped``, ``errors`` and
+    ``stopped_early``; the consumer owns the other fields.
+    """
+    # non-reference pictures nobody needs are not decoded at all (skip_frame=NONREF for their packet)
+    skippable = probe.codec_name in _SKIP_NONREF_CODECS and not index_by_order
+    # the frames whose packets are not decoded: non-reference pictures nobody needs
+    skip_frames = set(np.flatnonzero(~probe.reference).tolist()) - need_luma if skippable else set()
+    report.frames_skipped = 0
+    try:
+        container = av.open(os.fspath(path))
+    except AV_ERRORS as exc:  # the probe opened it; this is a race or a vanished file
+        report.errors.append(f"open: {exc}")
+        return
+    loop = _DecodeLoop(
+        probe,
+        cand_set,
+        need_luma,
+        use_mvs=use_mvs,
+        report=report,
+        index_by_order=index_by_order,
+        ledger=ledger,
+    )
+    with container:
+        stream = container.streams.video[0]
+        stream.thread_type = thread_type
+        if use_mvs:
+            stream.codec_context.options = {"flags2": "+export_mvs"}
+        if not (yield from _decode_packets(container, stream, loop, skip_frames, last_needed)):
+            return
+        if not report.stopped_early:
+            if not loop.release_due():
+                return
+            try:
+                loop.step += 1
+                for frame in stream.codec_context.decode(None):
+                    if loop.handle(frame):
+                        yield loop.take()
+            except AV_ERRORS as exc:
+                report.errors.append(f"flush: {exc}")
+    if loop.batch:
+        yield loop.batch
+
+
+def _decode_packets(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    loop: _DecodeLoop,
+    skip_frames: set[int],
+    last_needed: int,
+) -> Generator[list[DecodedFrame], None, bool]:
+    """The packet loop of :func:`decode_batches` (all but the flush); False if the consumer left.
+
+    Packets of ``skip_frames`` are not decoded (``skip_frame="NONREF"``). Stops early (``report.stopped_early``) once every needed frame has been decoded or when the damaged
+    packets exceed :data:`~transformers_llava_ov2.video.container.ONE_PASS_ERROR_POLICY`.
+    """
+    report = loop.report
+    errors = ONE_PASS_ERROR_POLICY.count()
+    ctx = stream.codec_context
+    skipping = False
+    try:
+        for packet in container.demux(stream):
+            if skip_frames and packet.size:
+                skip = loop.frame_index(packet.pts) in skip_frames
+                if skip != skipping:
+                    ctx.skip_frame = "NONREF" if skip else "DEFAULT"
+                    skipping = skip
+                report.frames_skipped += int(skip)
+            if not loop.release_due():
+                return False
+            try:
+                loop.step += 1
+                frames = packet.decode()
+            except AV_ERRORS as exc:
+                report.errors.append(f"decode: {exc}")
+                if errors.failed():
+                    report.stopped_early = True
+                    break
+                continue
+            errors.succeeded()
+            for frame in frames:
+                if loop.handle(frame):
+                    yield loop.take()
+            # every needed frame has been decoded: the consumer can finish all its candidates
+            if report.last_index >= last_needed:
+                report.stopped_early = True
+                break
+    except AV_ERRORS as exc:
+        report.errors.append(f"demux: {exc}")
+    return True
+
+
+class DecodeThread:
+    """Runs a batch iterator in a daemon thread, feeding a bounded queue (decode overlaps the consumer).
+
+    The iterator is created, advanced and closed in the worker thread only. An exception raised there is
+    re-raised in the consumer; closing the consumer early (or an exception in it) stops the worker at its
+    next batch and joins it, so the thread never outlives the consumer's ``finally``.
+    """
+
+    def __init__(
+        self, batches: Iterator[list[DecodedFrame]], report: DecodeReport, maxsize: int = _QUEUE_BATCHES
+    ):
+        self._batches = batches
+        self._report = report
+        self._queue: queue.Queue = queue.Queue(maxsize)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="codec-decode", daemon=True)
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self) -> None:
+        busy = 0.0
+        try:
+            t0 = time.perf_counter()
+            for batch in self._batches:
+                busy += time.perf_counter() - t0
+                if not self._put(("batch", batch)):
+                    break
+                t0 = time.perf_counter()
+            else:
+                busy += time.perf_counter() - t0
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            self._put(("error", exc))
+        finally:
+            with contextlib.suppress(Exception):  # closes the container (in this thread)
+                self._batches.close()  # type: ignore[attr-defined]
+            self._report.decode_seconds = busy - self._report.ledger_wait_seconds
+            self._put(("done", None))
+
+    def __iter__(self) -> Iterator[list[DecodedFrame]]:
+        self._thread.start()
+        try:
+            while True:
+                kind, value = self._queue.get()
+                if kind == "batch":
+                    yield value
+                elif kind == "error":
+                    raise value
+                else:
+                    return
+        finally:
+            self._stop.set()
+            while self._thread.is_alive():
+                try:  # drop what is queued so that a blocked put returns at once
+                    while True:
+                        self._queue.get_nowait()
+                except queue.Empty:
+                    pass
+                self._thread.join(0.05)
