@@ -21,11 +21,11 @@ from typing import Any
 
 import av
 import numpy as np
-import torch
 from av.video.reformatter import VideoReformatter
 
 from ..errors import VideoDecodeError
 from ..video.container import AV_ERRORS
+from ..video.kernels import torch_threads
 from ..video_types import BitCostTimeline, CodecTokens, GopGroup
 from .candidates import candidate_count, sample_candidates
 from .canvas import CanvasLayout, choose_layout
@@ -79,20 +79,6 @@ class _MotionSource:
     motion: str  # backend_info["motion"] unless no vector shows up
 
 
-@contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """Temporarily set torch's intra-op thread count (``0`` leaves it alone)."""
-    old = torch.get_num_threads()
-    change = n > 0 and n != old
-    if change:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if change:
-            torch.set_num_threads(old)
-
-
 def _rot_k(rotation: int) -> int:
     return (int(rotation) // 90) % 4
 
@@ -129,7 +115,7 @@ def tokenize_video(
     stages["gop"] = time.perf_counter() - t0
 
     backend = _plan_facts(ctx)
-    with _motion_source(ctx, stages, backend) as motion, _torch_threads(cfg.torch_threads):
+    with _motion_source(ctx, stages, backend) as motion, torch_threads(cfg.torch_threads):
         result = _run(ctx, motion, stages, backend)
     result.stage_seconds["total"] = time.perf_counter() - t_start
     return result
