@@ -285,15 +285,7 @@ class LlavaOnevision2VideoProcessor(VideoProcessorMixin):
                 raise ValueError(
                     "num_visual_tokens needs num_frames=, or duration= and video_fps=, or a file"
                 )
-            num_frames = compute_num_frames(
-                int(total),
-                float(video_fps),
-                fps=None if opts.num_frames is not None else opts.fps,
-                num_frames=opts.num_frames,
-                min_frames=opts.min_frames,
-                max_frames=opts.max_frames,
-                frame_factor=2,
-            )
+            num_frames = compute_num_frames(int(total), float(video_fps), **opts.frame_rule)
         return frames_num_tokens(int(num_frames), int(height), int(width), opts)
 
     def preprocess(self, videos: Any, **kwargs: Any) -> BatchFeature:

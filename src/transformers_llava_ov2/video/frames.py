@@ -133,15 +133,7 @@ def metadata_get(meta: Any, key: str) -> Any:
 def sample_from_file(source: Any, opts: VideoOptions) -> SampledFrames:
     from .uniform import sample_uniform_frames
 
-    return sample_uniform_frames(
-        source,
-        fps=None if opts.num_frames is not None else opts.fps,
-        num_frames=opts.num_frames,
-        min_frames=opts.min_frames,
-        max_frames=opts.max_frames,
-        frame_factor=2,
-        backend=opts.decode_backend,
-    )
+    return sample_uniform_frames(source, backend=opts.decode_backend, **opts.frame_rule)
 
 
 def frames_from_array(video: Any, meta: Any, opts: VideoOptions, index: int) -> SampledFrames:
@@ -181,15 +173,7 @@ def frames_from_array(video: Any, meta: Any, opts: VideoOptions, index: int) -> 
 def _sample_array_indices(total: int, video_fps: float, opts: VideoOptions) -> np.ndarray:
     from .frame_count import compute_num_frames, sample_indices
 
-    n = compute_num_frames(
-        total,
-        video_fps,
-        fps=None if opts.num_frames is not None else opts.fps,
-        num_frames=opts.num_frames,
-        min_frames=opts.min_frames,
-        max_frames=opts.max_frames,
-        frame_factor=2,
-    )
+    n = compute_num_frames(total, video_fps, **opts.frame_rule)
     return np.asarray(sample_indices(total, n), dtype=np.int64)
 
 
@@ -364,14 +348,7 @@ def file_item(source: Any, opts: VideoOptions) -> VisualItem:
 
     if opts.decode_backend != "pyav":
         return sampled_frames_item(sample_from_file(source, opts), opts)
-    indices, sinfo = plan_uniform_frames(
-        source,
-        fps=None if opts.num_frames is not None else opts.fps,
-        num_frames=opts.num_frames,
-        min_frames=opts.min_frames,
-        max_frames=opts.max_frames,
-        frame_factor=2,
-    )
+    indices, sinfo = plan_uniform_frames(source, **opts.frame_rule)
     n = len(indices)
     padded, h, w, _, _ = frame_geometry(n, sinfo.height, sinfo.width, opts)
     job = frame_job(sinfo.height, sinfo.width, n, h, w, padded, opts)

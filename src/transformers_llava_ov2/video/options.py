@@ -156,6 +156,18 @@ class VideoOptions:
             )
 
     @property
+    def frame_rule(self) -> dict[str, Any]:
+        """Keyword arguments of the frame-count rule (``compute_num_frames``, ``sample_uniform_frames``,
+        ``plan_uniform_frames``): a fixed ``num_frames`` wins over ``fps``; frame factor 2."""
+        return {
+            "fps": None if self.num_frames is not None else self.fps,
+            "num_frames": self.num_frames,
+            "min_frames": self.min_frames,
+            "max_frames": self.max_frames,
+            "frame_factor": 2,
+        }
+
+    @property
     def factor(self) -> int:
         """Side multiple of a frame or canvas: ``patch_size * merge_size`` pixels."""
         return self.patch_size * self.merge_size
