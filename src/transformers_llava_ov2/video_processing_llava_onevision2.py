@@ -36,7 +36,7 @@ from transformers.processing_utils import VideosKwargs
 from transformers.video_processing_utils import VideoProcessorMixin
 
 from .video.container import open_video, stream_info
-from .video.frame_count import compute_num_frames
+from .video.frame_count import count_frames
 from .video.frames import frame_pixel_budget, frames_item, frames_num_tokens, sample_from_file
 from .video.kernels import normalize_and_patchify, resize_frames
 from .video.options import DEFAULT_FRAME_MAX_PIXELS, DEFAULT_TOTAL_PIXELS, VideoOptions
@@ -64,7 +64,7 @@ class LlavaOnevision2VideosKwargs(VideosKwargs, total=False):
     """
 
     video_backend: Literal["frames", "codec"] | None
-    video_layout: Literal["release", "training"] | None
+    video_layout: Literal["release", "training", "processor"] | None
     min_frames: int | None
     max_frames: int | None
     min_pixels: int | None
@@ -285,7 +285,7 @@ class LlavaOnevision2VideoProcessor(VideoProcessorMixin):
                 raise ValueError(
                     "num_visual_tokens needs num_frames=, or duration= and video_fps=, or a file"
                 )
-            num_frames = compute_num_frames(int(total), float(video_fps), **opts.frame_rule)
+            num_frames = count_frames(int(total), float(video_fps), **opts.frame_rule)
         return frames_num_tokens(int(num_frames), int(height), int(width), opts)
 
     def preprocess(self, videos: Any, **kwargs: Any) -> BatchFeature:

@@ -53,6 +53,24 @@ def padded_frames(num_frames: int, layout: str) -> int:
     return int(layout == "release" and num_frames % 2)
 
 
+def _frames_grid(
+    layout: str, indices: np.ndarray, gh: int, gw: int, merge: int
+) -> tuple[list[list[int]], np.ndarray]:
+    """Grid rows and positions of ``T`` frames of ``gh x gw`` patches, by layout.
+
+    ``"release"``: one ``[1, gh, gw]`` row per frame, ``t = 0`` (the official evaluation: frames fed as
+    images); ``"training"``: one ``[T, gh, gw]`` row, ``t`` = source frame index; ``"processor"``: one
+    ``[1, gh, gw]`` row per frame with ``t`` = source frame index (the official HF processor's ``videos=``).
+    """
+    t = len(indices)
+    if layout == "training":
+        grid = [[t, gh, gw]]
+        return grid, build_patch_positions(grid, merge, frame_indices=[indices])
+    grid = [[1, gh, gw]] * t
+    per_frame = [[int(i)] for i in indices] if layout == "processor" else None
+    return grid, build_patch_positions(grid, merge, frame_indices=per_frame)
+
+
 def _image_processor(opts: VideoOptions) -> LlavaOnevision2ImageProcessor:
     return LlavaOnevision2ImageProcessor(
         do_convert_rgb=False,
@@ -171,9 +189,9 @@ def frames_from_array(video: Any, meta: Any, opts: VideoOptions, index: int) -> 
 
 
 def _sample_array_indices(total: int, video_fps: float, opts: VideoOptions) -> np.ndarray:
-    from .frame_count import compute_num_frames, sample_indices
+    from .frame_count import count_frames, sample_indices
 
-    n = compute_num_frames(total, video_fps, **opts.frame_rule)
+    n = count_frames(total, video_fps, **opts.frame_rule)
     return np.asarray(sample_indices(total, n), dtype=np.int64)
 
 
@@ -209,7 +227,6 @@ def sampled_frames_item(
     )
     if frames.shape[0] == 0:
         raise VideoDecodeError(sf.source, "no frames were decoded")
-    release = opts.video_layout == "release"
     padded, h, w, min_px, max_px = frame_geometry(frames.shape[0], frames.shape[1], frames.shape[2], opts)
     if padded:
         indices = np.concatenate([indices, indices[-1:]])
@@ -220,19 +237,14 @@ def sampled_frames_item(
         pixels = resize_and_patchify(frames, h, w, min_px, max_px, padded, opts)
     gh, gw = h // p, w // p
     per_frame = gh * gw // (m * m)
-    if release:
-        grid = [[1, gh, gw]] * t
-        positions = build_patch_positions(grid, m)
-    else:
-        grid = [[t, gh, gw]]
-        positions = build_patch_positions(grid, m, frame_indices=[indices])
+    grid, positions = _frames_grid(opts.video_layout, indices, gh, gw, m)
     info = LlavaOnevision2VideoInfo(
         source=str(sf.source),
         backend="frames",
         layout=opts.video_layout,
         timestamps=[float(s) for s in seconds],
         block_tokens=[per_frame] * t,
-        newline=not release,
+        newline=opts.video_layout == "training",
         grid_thw=[list(r) for r in grid],
         num_patches=int(pixels.shape[0]),
         frame_indices=[int(i) for i in indices],

@@ -30,6 +30,7 @@ __all__ = [
     "CHOICES",
     "DEFAULT_FRAME_MAX_PIXELS",
     "DEFAULT_TOTAL_PIXELS",
+    "LAYOUT_DEFAULTS",
     "VideoOptions",
     "check_count",
     "check_number",
@@ -37,13 +38,20 @@ __all__ = [
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "video_backend": ("frames", "codec"),
-    "video_layout": ("release", "training"),
+    "video_layout": ("release", "training", "processor"),
     "timestamp_source": ("index", "pts"),
     "frame_resize": ("torch", "pil"),
     "codec_grid": ("video", "canvas"),
     "decode_backend": ("pyav", "decord"),
 }
 """Allowed values of the string options."""
+
+LAYOUT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "processor": {"fps": None, "max_frames": 384, "frame_max_pixels": None, "total_pixels": None},
+}
+"""Defaults a layout brings, unless the call (or the processor's saved attributes) set them: the official HF
+video processor samples 8 / 16 / 384 frames by duration (``fps`` is its ``target_fps``) and has no
+qwen-vl-utils pixel caps."""
 
 
 def check_count(owner: str, name: str, value: object, *, minimum: int = 1, optional: bool = False) -> None:
@@ -75,7 +83,8 @@ class VideoOptions:
 
     Attributes:
         video_backend: ``"frames"`` (uniform sampling) or ``"codec"`` (codec-stream canvases).
-        video_layout: ``"release"`` or ``"training"`` (``docs/processor.md``, "Video layouts").
+        video_layout: ``"release"``, ``"training"`` or ``"processor"`` (``docs/processor.md``, "Video layouts");
+            ``"processor"`` also switches to the official HF processor's defaults (:data:`LAYOUT_DEFAULTS`).
         fps / num_frames: frames back end sampling: a rate, or a fixed count (not both).
         min_frames / max_frames: frame-count bounds of the frames back end.
         min_pixels / max_pixels: per-frame pixel budget (frames); ``max_pixels`` also caps codec canvases
@@ -96,7 +105,7 @@ class VideoOptions:
     """
 
     video_backend: Literal["frames", "codec"] = "frames"
-    video_layout: Literal["release", "training"] = "release"
+    video_layout: Literal["release", "training", "processor"] = "release"
     fps: float | None = 1.0
     num_frames: int | None = None
     min_frames: int = 4
@@ -147,7 +156,7 @@ class VideoOptions:
             raise ValueError(f"{owner}: min_frames={self.min_frames} is above max_frames={self.max_frames}")
         if self.min_pixels > self.max_pixels:
             raise ValueError(f"{owner}: min_pixels={self.min_pixels} is above max_pixels={self.max_pixels}")
-        if self.fps is None and self.num_frames is None:
+        if self.fps is None and self.num_frames is None and self.video_layout != "processor":
             raise ValueError(f"{owner}: set fps or num_frames for the frames back end")
         config = self.codec_config
         if config is not None and not isinstance(config, Mapping) and not dataclasses.is_dataclass(config):
@@ -157,14 +166,26 @@ class VideoOptions:
 
     @property
     def frame_rule(self) -> dict[str, Any]:
-        """Keyword arguments of the frame-count rule (``compute_num_frames``, ``sample_uniform_frames``,
-        ``plan_uniform_frames``): a fixed ``num_frames`` wins over ``fps``; frame factor 2."""
+        """Keyword arguments of the layout's frame-count rule (``count_frames``, ``sample_uniform_frames``,
+        ``plan_uniform_frames``): a fixed ``num_frames`` wins over ``fps``. ``"release"``: qwen-vl-utils with
+        frame factor 2, padded to an even count; ``"training"``: the same count, never above the clip's frames
+        (no padding); ``"processor"``: the official processor's duration rule."""
+        fps = None if self.num_frames is not None else self.fps
+        if self.video_layout == "processor":
+            return {
+                "rule": "processor",
+                "fps": fps,
+                "num_frames": self.num_frames,
+                "max_frames": self.max_frames,
+            }
         return {
-            "fps": None if self.num_frames is not None else self.fps,
+            "rule": "qwen",
+            "fps": fps,
             "num_frames": self.num_frames,
             "min_frames": self.min_frames,
             "max_frames": self.max_frames,
             "frame_factor": 2,
+            "pad": self.video_layout == "release",
         }
 
     @property
@@ -201,6 +222,9 @@ class VideoOptions:
             )
         values = {n: getattr(defaults, n) for n in names if getattr(defaults, n, None) is not None}
         values.update(given)
+        for name, value in LAYOUT_DEFAULTS.get(values.get("video_layout", cls.video_layout), {}).items():
+            if name not in given and values.get(name) == getattr(cls, name):
+                values[name] = value
         if "num_frames" in given:
             values["fps"] = None
         elif "fps" in given:

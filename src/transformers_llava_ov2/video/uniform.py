@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import VideoDecodeError
 from ..video_types import SampledFrames
 from .container import StreamInfo, count_packets, open_video, stream_info
-from .frame_count import compute_num_frames, sample_indices
+from .frame_count import count_frames, sample_indices
 from .readers import (
     TruncatedVideoError,
     VideoTruncatedWarning,
@@ -29,6 +29,23 @@ from .readers import (
 __all__ = ["plan_uniform_frames", "sample_uniform_frames"]
 
 
+def _rule_kwargs(
+    rule: str,
+    fps: float | None,
+    num_frames: int | None,
+    min_frames: int,
+    max_frames: int,
+    frame_factor: int,
+    strict: bool,
+    pad: bool = True,
+) -> dict[str, object]:
+    """``count_frames`` keyword arguments of ``rule`` (the ``"processor"`` rule has no minimum or factor)."""
+    if rule == "processor":
+        return {"rule": rule, "fps": fps, "num_frames": num_frames, "max_frames": max_frames}
+    counting = {"fps": fps, "num_frames": num_frames, "min_frames": min_frames, "max_frames": max_frames}
+    return {"rule": rule, **counting, "frame_factor": frame_factor, "strict": strict, "pad": pad}
+
+
 def plan_uniform_frames(
     video: str | os.PathLike,
     *,
@@ -38,6 +55,8 @@ def plan_uniform_frames(
     max_frames: int = 768,
     frame_factor: int = 2,
     strict: bool = False,
+    rule: str = "qwen",
+    pad: bool = True,
 ) -> tuple[np.ndarray, StreamInfo]:
     """The PyAV path's ``(indices, stream info)`` of :func:`sample_uniform_frames`, without decoding.
 
@@ -55,15 +74,8 @@ def plan_uniform_frames(
             total = count_packets(container, container.streams.video[0].index) or total
     if total < 1:
         raise VideoDecodeError(video, "stream reports no frames")
-    rule = dict(
-        fps=fps,
-        num_frames=num_frames,
-        min_frames=min_frames,
-        max_frames=max_frames,
-        frame_factor=frame_factor,
-        strict=strict,
-    )
-    n = compute_num_frames(total, info.fps, **rule)
+    counting = _rule_kwargs(rule, fps, num_frames, min_frames, max_frames, frame_factor, strict, pad)
+    n = count_frames(total, info.fps, **counting)
     return sample_indices(total, n), info
 
 
@@ -75,11 +87,13 @@ def sample_uniform_frames(
     min_frames: int = 4,
     max_frames: int = 768,
     frame_factor: int = 2,
+    rule: str = "qwen",
     backend: Literal["pyav", "decord"] = "pyav",
     seek: bool | Literal["auto"] = "auto",
     apply_rotation: bool = False,
     on_truncated: Literal["resample", "error"] = "resample",
     strict: bool = False,
+    pad: bool = True,
 ) -> SampledFrames:
     """Uniformly sample RGB frames from a local video (the ``frames`` backend).
 
@@ -90,6 +104,9 @@ def sample_uniform_frames(
     Args:
         video: path, ``PathLike`` or ``file://`` URL of a local file.
         fps / num_frames / min_frames / max_frames / frame_factor / strict: see :func:`compute_num_frames`.
+        rule: ``"qwen"`` (default, :func:`compute_num_frames`) or ``"processor"`` (the official HF video
+            processor's :func:`processor_num_frames`; ``min_frames``, ``frame_factor``, ``strict`` unused).
+        pad: see :func:`compute_num_frames` (``False``: never more frames than the clip has).
         backend: ``"pyav"`` (default) or ``"decord"`` (optional extra; same indices).
         seek: PyAV keyframe seeking policy, see :func:`read_frames`.
         apply_rotation: apply the display-matrix rotation (multiples of 90 degrees), off by default.
@@ -109,14 +126,7 @@ def sample_uniform_frames(
         raise ValueError(f"backend must be 'pyav' or 'decord', got {backend!r}")
     if on_truncated not in ("resample", "error"):
         raise ValueError(f"on_truncated must be 'resample' or 'error', got {on_truncated!r}")
-    rule = dict(
-        fps=fps,
-        num_frames=num_frames,
-        min_frames=min_frames,
-        max_frames=max_frames,
-        frame_factor=frame_factor,
-        strict=strict,
-    )
+    counting = _rule_kwargs(rule, fps, num_frames, min_frames, max_frames, frame_factor, strict, pad)
     if backend == "decord":
         import_decord()
         with open_video(video) as container:  # same validation and error messages as the PyAV path
@@ -124,11 +134,11 @@ def sample_uniform_frames(
         vr, total, video_fps = decord_total_and_fps(video)
         if total < 1:
             raise VideoDecodeError(video, "decord reports no frames")
-        n = compute_num_frames(total, video_fps if video_fps > 0 else info.fps, **rule)
+        n = count_frames(total, video_fps if video_fps > 0 else info.fps, **counting)
         rotation = info.rotation if apply_rotation and info.rotation % 90 == 0 else 0
         return read_frames_decord(vr, video, sample_indices(total, n), total, video_fps, rotation)
 
-    indices, info = plan_uniform_frames(video, **rule)
+    indices, info = plan_uniform_frames(video, **counting)
     try:
         frames, _ = read_frames(video, indices, seek=seek, apply_rotation=apply_rotation)
         return frames
@@ -142,7 +152,7 @@ def sample_uniform_frames(
         VideoTruncatedWarning,
         stacklevel=2,
     )
-    n = compute_num_frames(decodable, info.fps, **rule)
+    n = count_frames(decodable, info.fps, **counting)
     frames, _ = read_frames(video, sample_indices(decodable, n), seek=False, apply_rotation=apply_rotation)
     return SampledFrames(
         frames=frames.frames,
