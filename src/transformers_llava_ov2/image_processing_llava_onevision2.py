@@ -13,7 +13,9 @@ depend on whether torchvision is installed.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from transformers.image_processing_utils import BatchFeature
@@ -25,6 +27,7 @@ from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
 )
 from transformers.utils import TensorType
 
+from .errors import ImageDecodeError, local_media_path
 from .processing_defaults import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
 from .video_types import raster_to_block_order
 
@@ -78,6 +81,85 @@ def build_patch_positions(
     return np.concatenate(out, axis=0)
 
 
+MAX_ASPECT_RATIO = 200
+"""Qwen2-VL's ``smart_resize`` rejects images whose long side is more than 200 times the short side."""
+
+
+def load_image_checked(image: Any, index: int | None = None) -> Any:
+    """An image ready for processing, or :class:`~.errors.ImageDecodeError` naming it and what was expected.
+
+    Paths and ``file://`` URLs are opened with PIL and fully decoded (a truncated file fails here, not deep
+    inside the processor); ``http(s)://`` URLs and base64 strings go through transformers' ``load_image``;
+    PIL images, arrays and tensors pass through after the shape checks (2 dimensions above 0, aspect
+    ratio at most :data:`MAX_ASPECT_RATIO`).
+    """
+    from PIL import Image, UnidentifiedImageError
+    from transformers.image_utils import is_valid_image, load_image
+
+    if isinstance(image, (str, os.PathLike)):
+        name: object = image
+    else:
+        name = "<image>" if index is None else f"<image {index}>"
+    if isinstance(image, str) and (
+        image.startswith(("http://", "https://", "data:")) or _looks_base64(image)
+    ):
+        try:
+            image = load_image(image)
+        except Exception as exc:  # network, decoding: all user-input problems at this point
+            raise ImageDecodeError(_short(name), f"cannot load it ({type(exc).__name__}: {exc})") from exc
+    elif isinstance(image, (str, os.PathLike)):
+        path = local_media_path(image, ImageDecodeError)
+        try:
+            with Image.open(path) as opened:
+                opened.load()
+                image = opened.copy()
+        except UnidentifiedImageError as exc:
+            raise ImageDecodeError(name, "not a recognised image format") from exc
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageDecodeError(name, f"truncated or corrupt image data ({exc})") from exc
+    elif isinstance(image, Image.Image):
+        try:
+            image.load()
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageDecodeError(name, f"truncated or corrupt image data ({exc})") from exc
+    elif not is_valid_image(image):
+        raise ImageDecodeError(
+            name, f"expected a path, URL, PIL image, array or tensor, got {type(image).__name__}"
+        )
+    _check_shape(image, name)
+    return image
+
+
+def _looks_base64(text: str) -> bool:
+    """A long string that is no file path: transformers' ``load_image`` reads it as base64 image data."""
+    return len(text) > 1024 and not os.path.exists(text[:255])
+
+
+def _short(name: object) -> str:
+    text = str(name)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _check_shape(image: Any, name: object) -> None:
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        width, height = image.size
+    else:
+        shape = tuple(getattr(image, "shape", ()))
+        if len(shape) not in (2, 3):
+            raise ImageDecodeError(name, f"expected a 2-D or 3-D image array, got shape {shape}")
+        height, width = (shape[1], shape[2]) if len(shape) == 3 and shape[0] in (1, 3, 4) else shape[:2]
+    if height < 1 or width < 1:
+        raise ImageDecodeError(name, f"image is empty ({width}x{height} pixels)")
+    if max(height, width) / min(height, width) > MAX_ASPECT_RATIO:
+        raise ImageDecodeError(
+            name,
+            f"{width}x{height} pixels has an aspect ratio above {MAX_ASPECT_RATIO}:1, which the Qwen2-VL resize "
+            "cannot keep; crop or pad it first",
+        )
+
+
 class LlavaOnevision2ImageProcessor(Qwen2VLImageProcessorPil):
     r"""LLaVA-OneVision-2 image processor (slow Qwen2-VL preprocessing + ``patch_positions``).
 
@@ -95,6 +177,12 @@ class LlavaOnevision2ImageProcessor(Qwen2VLImageProcessorPil):
     merge_size = 2
     valid_kwargs = LlavaOnevision2ImageProcessorKwargs
     model_input_names = ["pixel_values", "image_grid_thw", "patch_positions"]
+
+    def fetch_images(self, image_url_or_urls: Any) -> Any:
+        """Load images (nested lists allowed) with :func:`load_image_checked`: errors name the image."""
+        if isinstance(image_url_or_urls, (list, tuple)):
+            return [self.fetch_images(x) for x in image_url_or_urls]
+        return load_image_checked(image_url_or_urls)
 
     def _standardize_kwargs(
         self,

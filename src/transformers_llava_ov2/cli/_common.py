@@ -80,16 +80,11 @@ def resolve_video(video: str | None, *, quiet: bool) -> Path:
                 return default_demo_clip()
             except DemoClipError as exc:
                 raise CliError(str(exc)) from None
-    path = Path(video).expanduser()
-    if not path.exists():
-        raise CliError(f"video {video!r} does not exist")
-    if path.is_dir():
-        raise CliError(f"video {video!r} is a directory, not a video file")
-    from ..video.container import open_video
+    from ..video.container import open_video, resolve_video_path
 
-    with open_video(path):  # raises VideoDecodeError (exit 2) before any slow work starts
+    with open_video(video):  # VideoDecodeError (exit 2) names a missing, empty, remote or unreadable input
         pass
-    return path
+    return resolve_video_path(video)
 
 
 def check_model_dir(model_dir: str) -> Path:

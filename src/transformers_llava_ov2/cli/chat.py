@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from ..errors import VideoDecodeError
@@ -56,16 +55,13 @@ def _resolve_dtype(name: str) -> Any:
 
 
 def _load_image(path_text: str) -> Any:
-    from PIL import Image, UnidentifiedImageError
+    from ..errors import ImageDecodeError
+    from ..image_processing_llava_onevision2 import load_image_checked
 
-    path = Path(path_text).expanduser()
-    if not path.is_file():
-        raise CliError(f"image {path_text!r} does not exist or is not a file")
     try:
-        with Image.open(path) as img:
-            return img.convert("RGB")
-    except (UnidentifiedImageError, OSError) as exc:
-        raise CliError(f"cannot read image {path_text!r}: {exc}") from None
+        return load_image_checked(path_text).convert("RGB")
+    except ImageDecodeError as exc:
+        raise CliError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import VideoDecodeError
+from ..processing_defaults import DEFAULT_MAX_PIXELS
 from ..video.kernels import normalize_and_patchify
 from ..video.options import VideoOptions
 from ..video_types import CodecTokens, LlavaOnevision2VideoInfo, SampledFrames, VisualItem
@@ -29,7 +30,11 @@ def codec_config_for(opts: VideoOptions) -> CodecConfig:
 
     ``opts.codec_config`` (a ``CodecConfig`` or a dict of its fields) is the base; without a full
     ``CodecConfig`` the canvas geometry follows the processor's ``patch_size`` / ``merge_size`` (so the
-    canvases fit the model); ``opts.max_visual_tokens``, when set, always wins over the config's budget.
+    canvases fit the model), and a ``max_pixels`` other than the released default
+    (:data:`~..processing_defaults.DEFAULT_MAX_PIXELS`) is each canvas's pixel budget unless the dict sets
+    ``max_pixels`` itself. ``opts.max_visual_tokens``, when set, always wins over the config's budget: it is
+    the total, ``max_pixels`` the size of one canvas, so a larger ``max_pixels`` means fewer, larger
+    canvases for the same budget.
     """
     cfg = opts.codec_config
     overrides: dict[str, Any] = {}
@@ -43,6 +48,8 @@ def codec_config_for(opts: VideoOptions) -> CodecConfig:
     if base is None:
         overrides.setdefault("patch_size", opts.patch_size)
         overrides.setdefault("merge_size", opts.merge_size)
+        if opts.max_pixels != DEFAULT_MAX_PIXELS:
+            overrides.setdefault("max_pixels", opts.max_pixels)
     if opts.max_visual_tokens is not None:
         overrides["max_visual_tokens"] = opts.max_visual_tokens
     return with_overrides(base, **overrides)

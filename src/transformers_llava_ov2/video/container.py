@@ -17,13 +17,12 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import av
 import av.container
 import av.video.stream
 
-from ..errors import VideoDecodeError
+from ..errors import VideoDecodeError, local_media_path
 
 __all__ = [
     "AV_ERRORS",
@@ -99,25 +98,12 @@ recorded; more than 64 in all stop the pass, bounding its time and its error log
 
 
 def resolve_video_path(source: str | os.PathLike) -> Path:
-    """Turn a path, ``PathLike`` or ``file://`` URL into a local :class:`~pathlib.Path`.
+    """A path, ``PathLike`` or ``file://`` URL as a local :class:`~pathlib.Path` of an existing file.
 
     Raises:
-        VideoDecodeError: for URLs with another scheme (only local files are read).
+        VideoDecodeError: empty path, another URL scheme (only local files are read), missing file, folder.
     """
-    if isinstance(source, os.PathLike):
-        return Path(os.fspath(source))
-    if not isinstance(source, str):
-        raise VideoDecodeError(source, f"expected a path or file:// URL, got {type(source).__name__}")
-    if "://" in source:
-        parsed = urlparse(source)
-        if parsed.scheme != "file":
-            raise VideoDecodeError(
-                source, f"only local files and file:// URLs are supported, got scheme {parsed.scheme!r}"
-            )
-        if parsed.netloc not in ("", "localhost"):
-            raise VideoDecodeError(source, f"file:// URL names a remote host {parsed.netloc!r}")
-        return Path(unquote(parsed.path))
-    return Path(source)
+    return local_media_path(source, VideoDecodeError)
 
 
 def open_video(source: str | os.PathLike) -> av.container.InputContainer:
@@ -134,12 +120,6 @@ def open_video(source: str | os.PathLike) -> av.container.InputContainer:
             or a video codec this FFmpeg build cannot decode.
     """
     path = resolve_video_path(source)
-    if not path.exists():
-        raise VideoDecodeError(source, "file does not exist")
-    if path.is_dir():
-        raise VideoDecodeError(source, "is a directory, not a video file")
-    if not path.is_file():
-        raise VideoDecodeError(source, "is not a regular file")
     try:
         size = path.stat().st_size
     except OSError as exc:
