@@ -33,11 +33,13 @@ __all__ = [
     "PredictionStore",
     "VideoSettings",
     "generate_batch",
+    "generate_with_fallback",
     "input_device",
     "load_model",
     "read_predictions",
     "run_predictions",
     "settings_record",
+    "user_turn",
 ]
 
 
@@ -152,42 +154,51 @@ def input_device(model: Any) -> Any:
     return model.get_input_embeddings().weight.device
 
 
-def _collect_visuals(content: Sequence[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
+def _collect_visuals(messages: Sequence[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
     images, videos = [], []
-    for item in content:
-        kind = item.get("type")
-        if kind == "image":
-            images.append(item["image"])
-        elif kind == "video":
-            videos.append(item["video"])
+    for message in messages:
+        content = message.get("content")
+        for item in content if isinstance(content, list) else ():
+            kind = item.get("type")
+            if kind == "image":
+                images.append(item["image"])
+            elif kind == "video":
+                videos.append(item["video"])
     return images, videos
+
+
+def user_turn(content: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A one-message conversation: the user turn with ``content``."""
+    return [{"role": "user", "content": [dict(item) for item in content]}]
 
 
 def generate_batch(
     model: Any,
     processor: Any,
-    contents: Sequence[Sequence[dict[str, Any]]],
+    conversations: Sequence[Sequence[dict[str, Any]]],
     video: VideoSettings,
     generation: GenerationSettings,
 ) -> list[str]:
-    """Answers of a batch of single-user-turn conversations, in order.
+    """Answers of a batch of conversations, in order, from one left-padded ``generate`` call.
 
     Args:
-        contents: one content list per sample, items ``{"type": "video", "video": path}``,
-            ``{"type": "image", "image": PIL/array/path}`` or ``{"type": "text", "text": str}``, in prompt
-            order. The chat template's default system turn is used (the official wrapper's system prompt).
+        conversations: one message list per sample (``{"role", "content"}``); content items are
+            ``{"type": "video", "video": path}``, ``{"type": "image", "image": PIL/array/path}`` or
+            ``{"type": "text", "text": str}``, in prompt order. Without a system message the chat template's
+            default system turn is used (the official wrapper's system prompt, "You are a helpful assistant.").
         video / generation: front-end and generation settings.
 
     Returns:
-        the decoded new tokens of each sample (special tokens skipped).
+        the decoded new tokens of each sample (special tokens skipped, stripped).
     """
     import torch
 
     prompts, images, videos = [], [], []
-    for content in contents:
-        messages = [{"role": "user", "content": [dict(item) for item in content]}]
-        prompts.append(processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
-        sample_images, sample_videos = _collect_visuals(content)
+    for messages in conversations:
+        prompts.append(
+            processor.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+        )
+        sample_images, sample_videos = _collect_visuals(messages)
         images.extend(sample_images)
         videos.extend(sample_videos)
     inputs = processor(
@@ -206,6 +217,32 @@ def generate_batch(
         out = model.generate(**inputs, **generation.generate_kwargs(processor.tokenizer))
     new_tokens = out[:, inputs["input_ids"].shape[1] :]
     return [t.strip() for t in processor.batch_decode(new_tokens, skip_special_tokens=True)]
+
+
+_ITEM_ERRORS = (LlavaOnevision2Error, ValueError, OSError)  # input problems; model bugs still raise
+
+
+def generate_with_fallback(
+    model: Any,
+    processor: Any,
+    conversations: Sequence[Sequence[dict[str, Any]]],
+    video: VideoSettings,
+    generation: GenerationSettings,
+) -> list[str | Exception]:
+    """:func:`generate_batch`, retried one sample at a time when the batch raises an input error; a sample
+    that still fails gets its exception in place of an answer."""
+    try:
+        return list(generate_batch(model, processor, conversations, video, generation))
+    except _ITEM_ERRORS as exc:
+        if len(conversations) == 1:
+            return [exc]
+    answers: list[str | Exception] = []
+    for conv in conversations:
+        try:
+            answers.extend(generate_batch(model, processor, [conv], video, generation))
+        except _ITEM_ERRORS as exc:
+            answers.append(exc)
+    return answers
 
 
 class PredictionStore:
@@ -278,12 +315,11 @@ def read_predictions(
     return records, bad
 
 
-def _content(record: Annotation) -> list[dict[str, Any]]:
-    """The official task's message: the video, then the question (stripped)."""
-    return [{"type": "video", "video": str(record.video)}, {"type": "text", "text": record.question.strip()}]
-
-
-_ITEM_ERRORS = (LlavaOnevision2Error, ValueError, OSError)  # input problems; model bugs still raise
+def _conversation(record: Annotation) -> list[dict[str, Any]]:
+    """The official task's message: one user turn with the video, then the question (stripped)."""
+    return user_turn(
+        [{"type": "video", "video": str(record.video)}, {"type": "text", "text": record.question.strip()}]
+    )
 
 
 def run_predictions(
@@ -307,22 +343,11 @@ def run_predictions(
     failures = 0
     for start in range(0, len(pending), batch_size):
         batch = pending[start : start + batch_size]
-        try:
-            answers: list[str | BaseException] = list(
-                generate_batch(model, processor, [_content(r) for r in batch], video, generation)
-            )
-        except _ITEM_ERRORS as exc:
-            if len(batch) == 1:
-                answers = [exc]
-            else:
-                answers = []
-                for r in batch:
-                    try:
-                        answers.extend(generate_batch(model, processor, [_content(r)], video, generation))
-                    except _ITEM_ERRORS as item_exc:
-                        answers.append(item_exc)
+        answers = generate_with_fallback(
+            model, processor, [_conversation(r) for r in batch], video, generation
+        )
         for r, answer in zip(batch, answers):
-            if isinstance(answer, BaseException):
+            if isinstance(answer, Exception):
                 failures += 1
                 store.append({"id": r.id, "prediction": "", "error": f"{type(answer).__name__}: {answer}"})
             else:
