@@ -27,6 +27,7 @@ def test_skips_cleanly_without_cuda():
     assert "no CUDA device" in out.stdout and "skipped" in out.stdout
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch + transformers, ~12 s CPU (30 s on a loaded host)
 def test_tiny_cpu_smoke_run():
     out = _run("--device", "cpu", "--tiny", "--repeats", "1", "--new-tokens", "2")
     assert out.returncode == 0, out.stderr[-2000:]
