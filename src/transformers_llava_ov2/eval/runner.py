@@ -5,9 +5,10 @@
   the official wrapper does (sampling only when ``temperature > 0``).
 * :class:`VideoSettings` — the video front end of a run (``codec`` or ``frames``, token budget,
   ``timestamp_decimals``: 2 for JumpScore, explicitly, since the official wrapper's switch never fires).
-* :func:`generate_batch` — one batched ``generate`` over several single-turn conversations (left padding,
-  every sample's own visuals; the official wrapper passes only the first document's images when batching).
-  Used by the CLI and the lmms-eval plugin alike.
+* :func:`generate_batch` — one batched ``generate`` over several conversations (left padding, every
+  sample's own visuals; the official wrapper passes only the first document's images when batching);
+  :func:`generate_with_fallback` retries a failing batch one sample at a time. Used by the CLI and the
+  lmms-eval plugin alike.
 * :class:`PredictionStore` — ``{"id", "prediction"}`` JSON lines appended (and flushed) as they are produced,
   reloaded on restart; a torn last line from a killed run is dropped. A settings file beside it refuses to
   mix predictions made with different settings.
