@@ -82,7 +82,7 @@ def _settings(args: argparse.Namespace, model_path: Path | None) -> tuple[Any, A
     return (
         video,
         generation,
-        settings_record(video, generation, None if model_path is None else str(model_path)),
+        settings_record(video, generation, None if model_path is None else str(model_path.resolve())),
     )
 
 
