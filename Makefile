@@ -10,7 +10,7 @@ PY          = $(VENV)/bin/python
 STAMP       = $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 comma      := ,
 
-.PHONY: install test test-slow demo bench lint clean
+.PHONY: install test test-slow demo bench bench-run lint clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,10 +30,17 @@ test-slow: install
 demo: install
 	$(VENV)/bin/llava-ov2 tokenize --out demo_out
 
+# Every perf script once (perf/README.md has the figures); ~10 min on 2 cores. bench-run skips the install
+# step (e.g. `make bench-run PY=/path/to/python`).
 bench: install
-	$(PY) perf/bench_vision_attention.py
+	$(MAKE) bench-run PY=$(PY)
+
+bench-run:
+	$(PY) perf/bench_vision_attention.py --repeats 3
 	$(PY) perf/bench_codec_frontend.py
-	$(PY) perf/bench_processor.py
+	$(PY) perf/bench_processor.py --reps 3
+	$(PY) perf/bench_uniform_sampling.py --repeats 2
+	$(PY) perf/bench_gpu.py
 
 lint: install
 	$(VENV)/bin/ruff check src tests perf

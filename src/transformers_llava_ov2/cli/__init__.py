@@ -4,7 +4,10 @@ Commands (each module exposes ``NAME``, ``add_parser(subparsers)`` and ``run(arg
 torch, transformers or matplotlib only inside ``run``, so ``--help`` stays fast):
 
 * ``tokenize`` — look at what a video front end keeps (:mod:`.tokenize`);
-* ``chat`` — answer a prompt about an image or a video with a checkpoint folder (:mod:`.chat`).
+* ``chat`` — answer a prompt about an image or a video with a checkpoint folder (:mod:`.chat`);
+* ``make-bench`` — write an offline benchmark folder of generated clips (:mod:`.make_bench`);
+* ``eval`` — run a checkpoint on a JumpScore-format folder or score a predictions file (:mod:`.eval`);
+* ``card`` — write a Hub-ready model card into a checkpoint folder (:mod:`.card`).
 
 User errors (missing files, unreadable videos, out-of-range budgets, bad arguments) print one clear message
 to stderr and exit with status 2; they never show a traceback. See ``docs/cli.md``.
@@ -21,7 +24,7 @@ from ._common import PROG, CliError, Parser, print_error
 
 __all__ = ["COMMANDS", "CliError", "build_parser", "main"]
 
-COMMANDS: tuple[str, ...] = ("tokenize", "chat")
+COMMANDS: tuple[str, ...] = ("tokenize", "chat", "make_bench", "eval", "card")
 """Command modules of this package, in ``--help`` order."""
 
 
