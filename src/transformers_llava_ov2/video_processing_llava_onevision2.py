@@ -88,6 +88,8 @@ class LlavaOnevision2VideosKwargs(VideosKwargs, total=False):
         codec_grid: ``"video"`` (one ``[N, h, w]`` row per video) or ``"canvas"`` (``[1, h, w]`` per canvas).
         codec_config: a ``CodecConfig`` or a dict of its fields, for the codec back end.
         decode_backend: frame decoder of the frames back end (``"pyav"``; ``"decord"`` if installed).
+        video_store: a ``transformers_llava_ov2.store.VideoStore``: video paths are looked up there (and
+            tokenized + stored on a miss) instead of always being tokenized; pass it per call.
     """
 
     video_backend: Literal["frames", "codec"] | None
@@ -105,6 +107,7 @@ class LlavaOnevision2VideosKwargs(VideosKwargs, total=False):
     codec_grid: Literal["video", "canvas"] | None
     codec_config: Any
     decode_backend: str | None
+    video_store: Any
     patch_size: int | None
     merge_size: int | None
     temporal_patch_size: int | None
@@ -488,6 +491,7 @@ class LlavaOnevision2VideoProcessor(VideoProcessorMixin):
     codec_grid = "video"
     codec_config = None
     decode_backend = "pyav"
+    video_store = None
     return_metadata = True
 
     def __init__(self, **kwargs: Any) -> None:
@@ -547,7 +551,12 @@ class LlavaOnevision2VideoProcessor(VideoProcessorMixin):
     def _sample_from_file(self, source: Any, opts: dict[str, Any]) -> SampledFrames:
         from .video.uniform import sample_uniform_frames
 
-        return sample_uniform_frames(
+        sample = (
+            sample_uniform_frames
+            if opts["video_store"] is None
+            else opts["video_store"].sample_uniform_frames
+        )
+        return sample(
             source,
             fps=None if opts["num_frames"] is not None else opts["fps"],
             num_frames=opts["num_frames"],
@@ -777,7 +786,7 @@ class LlavaOnevision2VideoProcessor(VideoProcessorMixin):
         from .video.readers import TruncatedVideoError, read_frames
         from .video.uniform import plan_uniform_frames
 
-        if opts["decode_backend"] != "pyav":
+        if opts["decode_backend"] != "pyav" or opts["video_store"] is not None:
             return self._process_frames(self._sample_from_file(source, opts), opts)
         indices, sinfo = plan_uniform_frames(
             source,
@@ -820,7 +829,8 @@ class LlavaOnevision2VideoProcessor(VideoProcessorMixin):
             overrides.setdefault("merge_size", int(opts["merge_size"]))
         if opts["max_visual_tokens"] is not None:
             overrides["max_visual_tokens"] = int(opts["max_visual_tokens"])
-        return tokenize_video(source, cfg, **overrides)
+        tokenize = tokenize_video if opts["video_store"] is None else opts["video_store"].tokenize_video
+        return tokenize(source, cfg, **overrides)
 
     def _process_codec(
         self, ct: CodecTokens, opts: dict[str, Any]
