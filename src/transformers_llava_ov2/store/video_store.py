@@ -249,10 +249,12 @@ class VideoStore:
         result: Result,
         *,
         compute_seconds: float | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> str:
         """Store ``result`` (computed from ``video`` with ``config``); returns the key.
 
-        An existing committed entry is kept as it is (first writer wins).
+        An existing committed entry is kept as it is (first writer wins). ``extra`` (JSON-ready) is
+        recorded under ``meta["extra"]`` (e.g. where imported assets came from).
         """
         expected = CodecTokens if backend_of(config) == "codec" else SampledFrames
         if not isinstance(result, expected):
@@ -261,7 +263,7 @@ class VideoStore:
             )
         digest = self.file_digest(video)
         key = entry_key(digest, config)
-        self._write(key, video, digest, config, result, compute_seconds)
+        self._write(key, video, digest, config, result, compute_seconds, extra)
         return key
 
     def _write(
@@ -272,6 +274,7 @@ class VideoStore:
         config: FrontEndConfig,
         result: Result,
         compute_seconds: float | None,
+        extra: dict[str, Any] | None = None,
     ) -> bool:
         from .. import __version__
 
@@ -302,6 +305,8 @@ class VideoStore:
             "host": socket.gethostname(),
             "result": scalars,
         }
+        if extra:
+            meta["extra"] = extra
         return write_entry_files(self.entry_dir(key), self.root / "tmp", key, files, meta)
 
     def get_or_compute(
