@@ -8,6 +8,7 @@ so they round-trip exactly); :func:`decode_result` rebuilds the typed result fro
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -70,13 +71,21 @@ def _encode_images(images: np.ndarray, codec: ImageCodec) -> tuple[dict[str, byt
     return {n: encode_image(img, codec) for n, img in zip(names, images)}, names
 
 
-def _decode_images(files: dict[str, bytes], names: list[str], shape: list[int]) -> np.ndarray:
+def _decode_images(files: dict[str, bytes], names: list[str], shape: list[int], threads: int) -> np.ndarray:
     if names == ["images.npy"]:
         out = np.load(io.BytesIO(files["images.npy"]), allow_pickle=False)
     else:
         out = np.empty(shape, dtype=np.uint8)
-        for i, name in enumerate(names):
-            out[i] = decode_image(files[name], name)
+
+        def one(i: int) -> None:
+            out[i] = decode_image(files[names[i]], names[i])
+
+        if threads > 1 and len(names) > 1:  # PIL releases the GIL while it decodes
+            with ThreadPoolExecutor(max_workers=min(threads, len(names))) as pool:
+                list(pool.map(one, range(len(names))))
+        else:
+            for i in range(len(names)):
+                one(i)
     if list(out.shape) != list(shape) or out.dtype != np.uint8:
         raise ValueError(f"stored images have shape {list(out.shape)} {out.dtype}, expected {shape} uint8")
     return out
@@ -125,11 +134,16 @@ def encode_result(result: CodecTokens | SampledFrames, codec: ImageCodec) -> tup
     return files, scalars
 
 
-def decode_result(meta: dict, files: dict[str, bytes], source: str) -> CodecTokens | SampledFrames:
-    """The typed result of an entry's ``meta["result"]`` and files; ``source`` becomes its ``.source``."""
+def decode_result(
+    meta: dict, files: dict[str, bytes], source: str, *, threads: int = 1
+) -> CodecTokens | SampledFrames:
+    """The typed result of an entry's ``meta["result"]`` and files; ``source`` becomes its ``.source``.
+
+    ``threads``: image decoding threads (PNG / JPEG entries).
+    """
     arrays = _load_npz(files[ARRAYS_FILE])
     img = meta["images"]
-    images = _decode_images(files, list(img["files"]), list(img["shape"]))
+    images = _decode_images(files, list(img["files"]), list(img["shape"]), threads)
     if meta["type"] == "SampledFrames":
         return SampledFrames(
             frames=images,

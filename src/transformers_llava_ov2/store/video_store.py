@@ -85,6 +85,7 @@ class VideoStore:
         jpeg_quality: JPEG quality of new entries (recorded in each entry).
         verify: check every checksum on read (``False`` trusts the files; the done marker is still needed).
         create: create the store when ``root`` does not exist.
+        read_threads: threads decoding an entry's PNG / JPEG images (default ``min(4, CPUs)``; 1 = none).
 
     Example::
 
@@ -101,8 +102,10 @@ class VideoStore:
         jpeg_quality: int = 95,
         verify: bool = True,
         create: bool = True,
+        read_threads: int | None = None,
     ) -> None:
         self.root = Path(root).expanduser().absolute()
+        self.read_threads = read_threads if read_threads is not None else min(4, os.cpu_count() or 1)
         self.codec = ImageCodec(format=image_format, jpeg_quality=jpeg_quality)
         self.verify = verify
         self._digests: dict[tuple[str, int, int], str] = {}
@@ -220,7 +223,7 @@ class VideoStore:
         meta, files = read_entry_files(final, key, verify=self.verify)
         src = source if source is not None else meta["source"]["path"]
         try:
-            return decode_result(meta["result"], files, src)
+            return decode_result(meta["result"], files, src, threads=self.read_threads)
         except (KeyError, ValueError, OSError) as exc:
             raise CorruptEntryError(key, final, f"cannot decode the stored result ({exc})", src) from None
 
