@@ -159,8 +159,23 @@ def test_ray_engine_makes_the_same_store_as_the_local_engine(tmp_path, video_dir
     for key in keys:
         x, y = sa.read(key), sb.read(key)
         assert_same_result(x, y, ignore=("stage_seconds", "source"))
-        for name in ("arrays.npz", "images/000000.png"):
+        for name in ("arrays.npz", "images.npy"):
             assert np.array_equal(
                 np.frombuffer((sa.entry_dir(key) / name).read_bytes(), np.uint8),
                 np.frombuffer((sb.entry_dir(key) / name).read_bytes(), np.uint8),
             )
+
+
+def test_shared_cpu_tasks_run_without_the_decode_thread(tmp_path, clip_a, monkeypatch):
+    import dataclasses
+
+    import transformers_llava_ov2.store.video_store as vs
+
+    seen = []
+    real = vs.compute_result
+    monkeypatch.setattr(vs, "compute_result", lambda v, c: seen.append(c) or real(v, c))
+    spec = dataclasses.replace(PrecomputeSpec.create(tmp_path / "s", CodecConfig()), decode_thread=False)
+    VideoStore(tmp_path / "s")
+    result = process_video(spec, str(clip_a.path))
+    assert result["status"] == "done" and seen[0].decode_thread is False
+    assert result["key"] == VideoStore(tmp_path / "s").key(clip_a.path, CodecConfig())  # same entry

@@ -225,15 +225,16 @@ def test_killed_writer_leaves_nothing_readable(tmp_path, clip_a):
     assert store.get_or_compute(clip_a.path, CodecConfig()) is not None
 
 
-def test_corruption_is_detected_and_recomputed(tmp_path, clip_a):
-    store = VideoStore(tmp_path / "s")
+@pytest.mark.parametrize(("image_format", "victim"), [("png", "images/000001.png"), ("npy", "images.npy")])
+def test_corruption_is_detected_and_recomputed(tmp_path, clip_a, image_format, victim):
+    store = VideoStore(tmp_path / "s", image_format=image_format)
     good = store.get_or_compute(clip_a.path, CodecConfig())
     key = store.key(clip_a.path, CodecConfig())
-    png = store.entry_dir(key) / "images" / "000001.png"
-    data = bytearray(png.read_bytes())
+    path = store.entry_dir(key) / victim
+    data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
-    png.write_bytes(bytes(data))
-    with pytest.raises(CorruptEntryError, match=f"store entry {key} .*images/000001.png checksum mismatch"):
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptEntryError, match=f"store entry {key} .*{victim} checksum mismatch"):
         store.get(clip_a.path, CodecConfig())
     with pytest.warns(StoreWarning, match="recomputing"):
         again = store.get_or_compute(clip_a.path, CodecConfig())

@@ -54,7 +54,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--ray-address", metavar="ADDR", help="Ray cluster to join (default: start a local one)")
     p.add_argument("--shard", default="0/1", metavar="i/n", help="process only shard i of n (by path hash)")
-    p.add_argument("--image-format", choices=("png", "npy", "jpeg"), default="png", help="entry images")
+    p.add_argument(
+        "--image-format",
+        choices=("npy", "png", "jpeg"),
+        default="npy",
+        help="entry images: npy (lossless raw, fastest to read), png (lossless, smaller) or jpeg (lossy)",
+    )
     p.add_argument("--jpeg-quality", type=positive_int, default=95, metavar="Q", help="JPEG quality (1-100)")
     p.add_argument("--video-key", default="video", metavar="FIELD", help="JSONL field naming the video(s)")
     p.add_argument("--video-root", metavar="DIR", help="folder relative JSONL paths start from")

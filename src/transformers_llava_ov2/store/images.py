@@ -23,13 +23,14 @@ class ImageCodec:
     """How the images of an entry are written.
 
     Attributes:
-        format: ``"png"`` (lossless, default), ``"npy"`` (lossless, raw, fastest to read) or ``"jpeg"``.
+        format: ``"npy"`` (lossless, raw, fastest to read; the store's default), ``"png"`` (lossless,
+            compressed) or ``"jpeg"`` (lossy).
         jpeg_quality: JPEG quality 1..100 (recorded in the entry).
         jpeg_subsampling: JPEG chroma subsampling ``"4:4:4"``, ``"4:2:2"`` or ``"4:2:0"``.
         png_compress_level: zlib level 0..9 of PNG (speed vs size; any level is lossless).
     """
 
-    format: str = "png"
+    format: str = "npy"
     jpeg_quality: int = 95
     jpeg_subsampling: str = "4:2:0"
     png_compress_level: int = 1

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import resource
@@ -28,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..codec.config import CodecConfig
 from .config import FrontEndConfig, canonical_config, config_from_canonical
 
 __all__ = [
@@ -52,12 +54,16 @@ class PrecomputeSpec:
         store: the store folder.
         config: ``canonical_config`` of the front-end configuration (see :mod:`.config`).
         image_format / jpeg_quality: image encoding of new entries.
+        decode_thread: the codec tokenizer's background decode thread (output-neutral, not in the key);
+            :func:`run_precompute` turns it off when several tasks share the CPUs, where it only adds
+            contention.
     """
 
     store: str
     config: dict
-    image_format: str = "png"
+    image_format: str = "npy"
     jpeg_quality: int = 95
+    decode_thread: bool = True
 
     @classmethod
     def create(cls, store: str | os.PathLike, config: FrontEndConfig, **kwargs: Any) -> PrecomputeSpec:
@@ -172,6 +178,8 @@ def process_video(spec: PrecomputeSpec, video: str) -> dict:
                 spec.store, image_format=spec.image_format, jpeg_quality=spec.jpeg_quality
             )
         config = config_from_canonical(spec.config)
+        if isinstance(config, CodecConfig) and not spec.decode_thread:
+            config = config.replace(decode_thread=False)
         key = store.key(video, config)
         out["key"] = key
         if store.has(video, config):
@@ -348,6 +356,8 @@ def run_precompute(
 
     items = list(dict.fromkeys(videos))
     workers = workers or default_workers()
+    if workers > 1 or engine == "ray":
+        spec = dataclasses.replace(spec, decode_thread=False)
     VideoStore(spec.store, image_format=spec.image_format)  # create / validate before any worker starts
     log_path = Path(failure_log) if failure_log is not None else Path(spec.store) / "failures.jsonl"
     summary = PrecomputeSummary(total=len(items) + len(pre_failed), workers=workers, engine=engine)

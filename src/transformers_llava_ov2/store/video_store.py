@@ -80,8 +80,9 @@ class VideoStore:
 
     Args:
         root: the store folder (created with its marker when absent and ``create``).
-        image_format: ``"png"`` (lossless, default), ``"npy"`` (lossless raw) or ``"jpeg"`` (lossy) for
-            new entries; reading handles every format.
+        image_format: image encoding of new entries (reading handles every format): ``"npy"`` (default;
+            lossless raw, fastest to read), ``"png"`` (lossless, about half the size on real video, several
+            times slower to read) or ``"jpeg"`` (lossy, smallest; quality recorded). See ``docs/store.md``.
         jpeg_quality: JPEG quality of new entries (recorded in each entry).
         verify: check every checksum on read (``False`` trusts the files; the done marker is still needed).
         create: create the store when ``root`` does not exist.
@@ -98,7 +99,7 @@ class VideoStore:
         self,
         root: str | os.PathLike,
         *,
-        image_format: str = "png",
+        image_format: str = "npy",
         jpeg_quality: int = 95,
         verify: bool = True,
         create: bool = True,
