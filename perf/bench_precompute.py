@@ -6,8 +6,8 @@ Generates (once, cached) a set of synthetic H.264 clips of mixed lengths and siz
   of video per wall hour, scaling efficiency ``(wall_1 / wall_2) / 2``;
 * the store's size: bytes per LLM token and GB per hour of video, for the entry image formats
   ``png`` (default, lossless), ``npy`` (lossless raw) and ``jpeg`` (q95) — the same entries re-encoded;
-* the peak RSS of one worker tokenizing the shortest and the longest clip (fresh subprocesses), to show
-  that memory does not grow with the clip length;
+* the peak RSS of one worker tokenizing the shortest and the longest clip of the largest frame size
+  (fresh subprocesses), to show that memory does not grow with the clip length;
 * reading an entry (``VideoStore.get``, checksums verified, and with ``verify=False``) vs tokenizing the
   video (the entry's recorded compute time), median over the set; target >= 20x.
 
@@ -74,20 +74,31 @@ def make_clips(plan: list, cache_dir: Path) -> list[Path]:
     return paths
 
 
+def _status_mb(field: str) -> float:
+    """``VmRSS`` / ``VmHWM`` of this process in MB (Linux), else the peak from ``getrusage``."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child_rss(path: str) -> None:
-    """Run in a fresh subprocess: tokenize one clip with one torch thread, print the peak RSS (MB)."""
+    """Run in a fresh subprocess: tokenize one clip with one torch thread, print RSS figures (MB).
+
+    ``before_mb`` is the resident size after the imports; ``peak_mb`` the peak resident size of the
+    process (imports included), so ``peak_mb - before_mb`` bounds what tokenizing the clip added.
+    """
     import torch
 
     from transformers_llava_ov2.codec import tokenize_video
 
     torch.set_num_threads(1)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before = _status_mb("VmRSS")
     tokenize_video(path)
-    print(
-        json.dumps(
-            {"before_mb": before, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-        )
-    )
+    print(json.dumps({"before_mb": before, "peak_mb": _status_mb("VmHWM")}))
 
 
 def run_workers(videos: list[str], workers: int, root: Path):
@@ -192,14 +203,16 @@ def main() -> None:
             print(
                 f"store {fmt:>4}: {v['bytes_per_token']:.0f} bytes/token, {v['gb_per_video_hour']:.3f} GB per video hour"
             )
-        by_len = sorted(zip((p[0] for p in plan), videos))
+        biggest = max(p[1] for p in plan)  # same frame size, shortest vs longest: memory vs length
+        by_len = sorted((p[0], v) for p, v in zip(plan, videos) if p[1] == biggest)
         for secs, path in (by_len[0], by_len[-1]):
             out = subprocess.run(
                 [sys.executable, __file__, "--child-rss", path], capture_output=True, text=True, check=True
             ).stdout
             rss = json.loads(out.strip().splitlines()[-1])
             print(
-                f"peak RSS tokenizing a {secs:.0f} s clip: {rss['peak_mb']:.0f} MB (after imports {rss['before_mb']:.0f} MB)"
+                f"peak RSS tokenizing a {secs:.0f} s clip: {rss['peak_mb']:.0f} MB "
+                f"(resident after imports {rss['before_mb']:.0f} MB)"
             )
         print(
             f"mean tokenize time per clip (workers=1 run): {1000 * s1.task_seconds / max(s1.done, 1):.0f} ms"
