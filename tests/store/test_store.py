@@ -215,7 +215,11 @@ def test_killed_writer_leaves_nothing_readable(tmp_path, clip_a):
         VideoStore({str(root)!r}).get_or_compute({str(clip_a.path)!r}, CodecConfig())
         """
     )
-    proc = subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": SRC}, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": SRC, "TRANSFORMERS_LLAVA_OV2_DEFER_REGISTRATION": "1"},
+        timeout=120,
+    )
     assert proc.returncode == -9
     store = VideoStore(root)
     assert store.get(clip_a.path, CodecConfig()) is None and list(store.keys()) == []
