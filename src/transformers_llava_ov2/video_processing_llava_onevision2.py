@@ -78,6 +78,7 @@ class LlavaOnevision2VideosKwargs(VideosKwargs, total=False):
     codec_grid: Literal["video", "canvas"] | None
     codec_config: Any
     decode_backend: str | None
+    video_store: Any
     patch_size: int | None
     merge_size: int | None
     temporal_patch_size: int | None
@@ -212,11 +213,18 @@ class LlavaOnevision2VideoProcessor(VideoProcessorMixin):
     codec_grid = _DEFAULTS.codec_grid
     codec_config = _DEFAULTS.codec_config
     decode_backend = _DEFAULTS.decode_backend
+    video_store = _DEFAULTS.video_store
     return_metadata = True
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._set_attributes(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The saved configuration; a ``video_store`` (a live object, per call) is never saved."""
+        out = super().to_dict()
+        out.pop("video_store", None)
+        return out
 
     def options(self, **kwargs: Any) -> VideoOptions:
         """The validated options of a call: ``kwargs`` (not ``None``) over this processor's attributes.

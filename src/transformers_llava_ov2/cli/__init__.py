@@ -7,7 +7,8 @@ torch, transformers or matplotlib only inside ``run``, so ``--help`` stays fast)
 * ``chat`` — answer a prompt about an image or a video with a checkpoint folder (:mod:`.chat`);
 * ``make-bench`` — write an offline benchmark folder of generated clips (:mod:`.make_bench`);
 * ``eval`` — run a checkpoint on a JumpScore-format folder or score a predictions file (:mod:`.eval`);
-* ``card`` — write a Hub-ready model card into a checkpoint folder (:mod:`.card`).
+* ``card`` — write a Hub-ready model card into a checkpoint folder (:mod:`.card`);
+* ``precompute`` — tokenize a dataset's videos into a video store (:mod:`.precompute`).
 
 User errors (missing files, unreadable videos, out-of-range budgets, bad arguments) print one clear message
 to stderr and exit with status 2; they never show a traceback. See ``docs/cli.md``.
@@ -24,7 +25,7 @@ from ._common import PROG, CliError, Parser, print_error
 
 __all__ = ["COMMANDS", "CliError", "build_parser", "main"]
 
-COMMANDS: tuple[str, ...] = ("tokenize", "chat", "make_bench", "eval", "card")
+COMMANDS: tuple[str, ...] = ("tokenize", "chat", "precompute", "make_bench", "eval", "card")
 """Command modules of this package, in ``--help`` order."""
 
 

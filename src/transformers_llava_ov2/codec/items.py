@@ -56,8 +56,12 @@ def codec_config_for(opts: VideoOptions) -> CodecConfig:
 
 
 def codec_tokens_for(source: str | os.PathLike, opts: VideoOptions) -> CodecTokens:
-    """Runs the codec-stream tokenizer on ``source`` with the options' :func:`codec_config_for`."""
-    return tokenize_video(source, codec_config_for(opts))
+    """Runs the codec-stream tokenizer on ``source`` with the options' :func:`codec_config_for`.
+
+    With ``opts.video_store`` the tokens come from the store (computed and stored on a miss).
+    """
+    tokenize = tokenize_video if opts.video_store is None else opts.video_store.tokenize_video
+    return tokenize(source, codec_config_for(opts))
 
 
 def codec_item(ct: CodecTokens, opts: VideoOptions) -> VisualItem:

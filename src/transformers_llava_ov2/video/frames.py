@@ -151,7 +151,8 @@ def metadata_get(meta: Any, key: str) -> Any:
 def sample_from_file(source: Any, opts: VideoOptions) -> SampledFrames:
     from .uniform import sample_uniform_frames
 
-    return sample_uniform_frames(source, backend=opts.decode_backend, **opts.frame_rule)
+    sample = sample_uniform_frames if opts.video_store is None else opts.video_store.sample_uniform_frames
+    return sample(source, backend=opts.decode_backend, **opts.frame_rule)
 
 
 def frames_from_array(video: Any, meta: Any, opts: VideoOptions, index: int) -> SampledFrames:
@@ -358,7 +359,7 @@ def file_item(source: Any, opts: VideoOptions) -> VisualItem:
     from .readers import TruncatedVideoError, read_frames
     from .uniform import plan_uniform_frames
 
-    if opts.decode_backend != "pyav":
+    if opts.decode_backend != "pyav" or opts.video_store is not None:
         return sampled_frames_item(sample_from_file(source, opts), opts)
     indices, sinfo = plan_uniform_frames(source, **opts.frame_rule)
     n = len(indices)

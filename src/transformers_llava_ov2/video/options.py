@@ -98,6 +98,9 @@ class VideoOptions:
         codec_grid: ``"video"`` (one ``[N, h, w]`` row per video) or ``"canvas"`` (``[1, h, w]`` each).
         codec_config: a ``CodecConfig``, a dict of its fields, or ``None`` (codec back end).
         decode_backend: frame decoder of the frames back end (``"pyav"`` or ``"decord"``).
+        video_store: a store of tokenized videos (``transformers_llava_ov2.store.VideoStore``, or any object
+            with its ``tokenize_video`` / ``sample_uniform_frames`` methods): file paths are looked up there
+            (and computed + stored on a miss) instead of decoded every time. Per call; never saved.
         do_sample_frames: sample decoded arrays that come with ``video_metadata`` (frames back end).
         patch_size / merge_size / temporal_patch_size: the vision tower's geometry (temporal must be 1).
         resample / do_rescale / rescale_factor / do_normalize / image_mean / image_std: the image
@@ -121,6 +124,7 @@ class VideoOptions:
     codec_grid: Literal["video", "canvas"] = "video"
     codec_config: Any = None
     decode_backend: Literal["pyav", "decord"] = "pyav"
+    video_store: Any = None
     do_sample_frames: bool = True
     patch_size: int = PATCH_SIZE
     merge_size: int = MERGE_SIZE
@@ -158,6 +162,14 @@ class VideoOptions:
             raise ValueError(f"{owner}: min_pixels={self.min_pixels} is above max_pixels={self.max_pixels}")
         if self.fps is None and self.num_frames is None and self.video_layout != "processor":
             raise ValueError(f"{owner}: set fps or num_frames for the frames back end")
+        store = self.video_store
+        if store is not None and not all(
+            hasattr(store, m) for m in ("tokenize_video", "sample_uniform_frames")
+        ):
+            raise ValueError(
+                f"{owner}.video_store must have tokenize_video() and sample_uniform_frames() (a VideoStore), "
+                f"got {type(store).__name__}"
+            )
         config = self.codec_config
         if config is not None and not isinstance(config, Mapping) and not dataclasses.is_dataclass(config):
             raise ValueError(
