@@ -42,11 +42,14 @@ class ImageDecodeError(LlavaOnevision2Error, ValueError):
         super().__init__(f"cannot use image {self.source!r}: {reason}")
 
 
-def local_media_path(source: str | os.PathLike, error: type[VideoDecodeError | ImageDecodeError]) -> Path:
-    """A path, ``PathLike`` or ``file://`` URL as a local :class:`~pathlib.Path` that exists as a file.
+def local_media_path(
+    source: str | os.PathLike, error: type[VideoDecodeError | ImageDecodeError], *, must_exist: bool = True
+) -> Path:
+    """A path, ``PathLike`` or ``file://`` URL as a local :class:`~pathlib.Path` (of an existing file).
 
     The one rule for media paths (videos and images): an empty string, another URL scheme, a remote
-    ``file://`` host, a missing file and a folder each raise ``error`` naming the input.
+    ``file://`` host and (when ``must_exist``) a missing file or a folder each raise ``error`` naming the
+    input.
     """
     if isinstance(source, os.PathLike):
         path = Path(os.fspath(source))
@@ -68,6 +71,8 @@ def local_media_path(source: str | os.PathLike, error: type[VideoDecodeError | I
     else:
         path = Path(source)
     path = path.expanduser()
+    if not must_exist:
+        return path
     if not path.exists():
         raise error(source, "file does not exist")
     if path.is_dir():

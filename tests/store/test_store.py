@@ -89,7 +89,8 @@ def _alternative(config, name):
     elif isinstance(value, str):
         from transformers_llava_ov2.codec.config import _CHOICES
 
-        candidates = [c for c in _CHOICES.get(name, ("pyav", "decord", "resample", "error")) if c != value]
+        choices = {**_CHOICES, "rule": ("qwen", "processor")}
+        candidates = [c for c in choices.get(name, ("pyav", "decord", "resample", "error")) if c != value]
     elif value is None:
         candidates = [4096, 3, 2.0]
     elif field_type is float or isinstance(value, float):

@@ -151,7 +151,7 @@ class VideoStore:
         Raises:
             FileNotFoundError: the file is absent and the path index does not know it.
         """
-        path = resolve_video_path(video).expanduser().absolute()
+        path = resolve_video_path(video, must_exist=False).absolute()
         record = self._path_record(path)
         try:
             st = path.stat()
@@ -284,7 +284,7 @@ class VideoStore:
 
         t0 = time.perf_counter()
         files, scalars = encode_result(result, self.codec)
-        path = resolve_video_path(video).expanduser().absolute()
+        path = resolve_video_path(video, must_exist=False).absolute()
         canon = canonical_config(config)
         meta = {
             "format": {"name": STORE_NAME, "version": FORMAT_VERSION},

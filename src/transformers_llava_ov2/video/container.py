@@ -97,13 +97,14 @@ ONE_PASS_ERROR_POLICY = DecodeErrorPolicy(max_total=64)
 recorded; more than 64 in all stop the pass, bounding its time and its error log on a badly damaged file."""
 
 
-def resolve_video_path(source: str | os.PathLike) -> Path:
-    """A path, ``PathLike`` or ``file://`` URL as a local :class:`~pathlib.Path` of an existing file.
+def resolve_video_path(source: str | os.PathLike, *, must_exist: bool = True) -> Path:
+    """A path, ``PathLike`` or ``file://`` URL as a local :class:`~pathlib.Path` (of an existing file).
 
     Raises:
-        VideoDecodeError: empty path, another URL scheme (only local files are read), missing file, folder.
+        VideoDecodeError: empty path, another URL scheme (only local files are read), and with
+            ``must_exist`` a missing file or a folder.
     """
-    return local_media_path(source, VideoDecodeError)
+    return local_media_path(source, VideoDecodeError, must_exist=must_exist)
 
 
 def open_video(source: str | os.PathLike) -> av.container.InputContainer:

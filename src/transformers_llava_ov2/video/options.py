@@ -158,8 +158,6 @@ class VideoOptions:
             )
         if self.min_frames > self.max_frames:
             raise ValueError(f"{owner}: min_frames={self.min_frames} is above max_frames={self.max_frames}")
-        if self.min_pixels > self.max_pixels:
-            raise ValueError(f"{owner}: min_pixels={self.min_pixels} is above max_pixels={self.max_pixels}")
         if self.fps is None and self.num_frames is None and self.video_layout != "processor":
             raise ValueError(f"{owner}: set fps or num_frames for the frames back end")
         store = self.video_store
