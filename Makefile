@@ -5,7 +5,9 @@
 PYTHON     ?= python3
 VENV       ?= .venv
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS     ?= test,dev
+EXTRAS     ?= test,dev,lmms-eval
+SLOW_EXTRAS ?= ray
+LMMS_EVAL  ?= lmms-eval==0.7.3
 PY          = $(VENV)/bin/python
 STAMP       = $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 comma      := ,
@@ -17,6 +19,9 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	# lmms-eval's declared requirements (torchvision, av<16) break this CPU stack: its real imports are the
+	# `lmms-eval` extra above, the package itself goes in without dependencies (docs/evaluation.md)
+	$(PY) -m pip install -q --no-deps "$(LMMS_EVAL)"
 	touch $@
 
 install: $(STAMP)
@@ -25,6 +30,7 @@ test: install
 	$(PY) -m pytest -q -m "not slow" --timeout=600
 
 test-slow: install
+	$(PY) -m pip install -q -e ".[$(EXTRAS),$(SLOW_EXTRAS)]"
 	$(PY) -m pytest -q -m "slow" --timeout=1800
 
 demo: install
