@@ -61,7 +61,7 @@ def local_media_path(
         parsed = urlparse(source)
         if parsed.scheme != "file":
             raise error(
-                source, f"only local files and file:// URLs are supported, got a {parsed.scheme}:// URL"
+                source, f"only local files and file:// URLs are supported, got scheme {parsed.scheme!r}"
             )
         if parsed.netloc not in ("", "localhost"):
             raise error(
