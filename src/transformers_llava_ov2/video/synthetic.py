@@ -34,6 +34,7 @@ from PIL import Image
 __all__ = [
     "CODECS",
     "SyntheticClip",
+    "smooth_texture",
     "write_audio_only_file",
     "write_demo_clip",
     "write_synthetic_clip",
@@ -87,7 +88,7 @@ class SyntheticClip:
         return d
 
 
-def _texture(rng: np.random.Generator, height: int, width: int, cell: int) -> np.ndarray:
+def smooth_texture(rng: np.random.Generator, height: int, width: int, cell: int) -> np.ndarray:
     """Smooth colour noise ``uint8 [height, width, 3]``: random values every ``cell`` px, bicubic upscale.
 
     Smooth texture keeps encoded clips small and gives the encoder trackable detail for motion vectors.
@@ -327,7 +328,7 @@ def write_synthetic_clip(
     if background == "scene":
         backgrounds = [_scene(rng, bg_h, bg_w, 0)]
     else:
-        backgrounds = [_texture(rng, bg_h, bg_w, texture_cell)]
+        backgrounds = [smooth_texture(rng, bg_h, bg_w, texture_cell)]
     cut_frame = None
     if cut is not None:
         cut_frame = _frame_range((cut, float("inf")), rate, n)[0]
@@ -335,13 +336,13 @@ def write_synthetic_clip(
         backgrounds.append(
             _scene(cut_rng, bg_h, bg_w, 1)
             if background == "scene"
-            else _texture(cut_rng, bg_h, bg_w, texture_cell * 2)
+            else smooth_texture(cut_rng, bg_h, bg_w, texture_cell * 2)
         )
     obj_mask = None
     if object_style == "ball":
         obj_tex, obj_mask = _ball(object_size)
     else:
-        obj_tex = _texture(
+        obj_tex = smooth_texture(
             np.random.default_rng(seed + 7), object_size, object_size, max(2, texture_cell // 2)
         )
         obj_tex[:2], obj_tex[-2:], obj_tex[:, :2], obj_tex[:, -2:] = 255, 255, 255, 255  # crisp border

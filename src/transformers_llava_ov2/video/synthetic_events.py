@@ -27,7 +27,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .synthetic import _texture
+from .synthetic import smooth_texture
 
 __all__ = ["JumpClip", "JumpClipSpec", "plan_cycles", "random_jump_spec", "write_jump_clip"]
 
@@ -262,7 +262,7 @@ def write_jump_clip(path: str | os.PathLike, spec: JumpClipSpec = JumpClipSpec()
     offsets = _camera_offsets(spec, n)
     shifts = offsets - np.round(offsets.mean(axis=0)).astype(np.int64)
     rng = np.random.default_rng(spec.seed)
-    scene = _texture(rng, h + int(offsets[:, 1].max()), w + int(offsets[:, 0].max()), 16)
+    scene = smooth_texture(rng, h + int(offsets[:, 1].max()), w + int(offsets[:, 0].max()), 16)
     scene = (scene.astype(np.int16) // 3 + 90).astype(
         np.uint8
     )  # muted (90-169), so the red figure stands out
