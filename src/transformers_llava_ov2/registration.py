@@ -13,11 +13,13 @@ from transformers import (
 )
 
 from .configuration_llava_onevision2 import LlavaOnevision2Config, LlavaOnevision2VisionConfig
+from .configuration_llava_onevision2_moe import LlavaOnevision2MoeConfig
 from .modeling_llava_onevision2 import (
     LlavaOnevision2ForConditionalGeneration,
     LlavaOnevision2Model,
     LlavaOnevision2VisionModel,
 )
+from .modeling_llava_onevision2_moe import LlavaOnevision2MoeForConditionalGeneration, LlavaOnevision2MoeModel
 
 _PROCESSOR_MODULE = "transformers_llava_ov2.processing_llava_onevision2"
 
@@ -28,8 +30,13 @@ def register_auto_classes() -> None:
     AutoConfig.register(LlavaOnevision2VisionConfig.model_type, LlavaOnevision2VisionConfig, exist_ok=True)
     AutoModel.register(LlavaOnevision2Config, LlavaOnevision2Model, exist_ok=True)
     AutoModel.register(LlavaOnevision2VisionConfig, LlavaOnevision2VisionModel, exist_ok=True)
+    AutoConfig.register(LlavaOnevision2MoeConfig.model_type, LlavaOnevision2MoeConfig, exist_ok=True)
+    AutoModel.register(LlavaOnevision2MoeConfig, LlavaOnevision2MoeModel, exist_ok=True)
     for auto_class in (AutoModelForImageTextToText, AutoModelForCausalLM, AutoModelForMultimodalLM):
         auto_class.register(LlavaOnevision2Config, LlavaOnevision2ForConditionalGeneration, exist_ok=True)
+        auto_class.register(
+            LlavaOnevision2MoeConfig, LlavaOnevision2MoeForConditionalGeneration, exist_ok=True
+        )
     try:
         processing = importlib.import_module(_PROCESSOR_MODULE)
     except ModuleNotFoundError as err:  # the processor module is optional while it is being built
