@@ -52,7 +52,10 @@ class LlavaOnevision2MoeConfig(LlavaOnevision2Config):
 
     model_type = "llava_onevision2_moe"
     sub_configs_defaults = {
-        "vision_config": SubConfigSpec(config_class=LlavaOnevision2VisionConfig),
+        "vision_config": SubConfigSpec(
+            config_class=LlavaOnevision2VisionConfig,
+            init_kwargs={"out_hidden_size": QWEN3_30B_A3B_TEXT_DEFAULTS["hidden_size"]},
+        ),
         "text_config": SubConfigSpec(
             config_class=AutoConfig, model_type="qwen3_moe", init_kwargs=QWEN3_30B_A3B_TEXT_DEFAULTS
         ),
