@@ -33,10 +33,12 @@ def check_shape(name: str, shape: Iterable[int], expected: Iterable[int], where:
         raise ConversionError(f"tensor {name!r} has shape {list(shape)}, expected {list(expected)}{suffix}")
 
 
-def check_floating(name: str, dtype: torch.dtype) -> None:
+def check_floating(name: str, dtype: torch.dtype, where: str = "") -> None:
     """Fails on weights stored as integers or booleans."""
     if not dtype.is_floating_point:
-        raise ConversionError(f"tensor {name!r} is stored as {dtype}; model weights must be floating point")
+        raise ConversionError(
+            f"tensor {name!r}{where} is stored as {dtype}; model weights must be floating point"
+        )
 
 
 class DtypeGuard:
@@ -47,13 +49,14 @@ class DtypeGuard:
         self.dtype: torch.dtype | None = None
         self.first: str | None = None
 
-    def __call__(self, name: str, dtype: torch.dtype) -> None:
-        check_floating(name, dtype)
+    def __call__(self, name: str, dtype: torch.dtype, where: str = "") -> None:
+        """``where`` (e.g. ``" (on tp1)"``) is appended to the tensor's name in messages."""
+        check_floating(name, dtype, where)
         if self.dtype is None:
             self.dtype, self.first = dtype, name
         elif dtype != self.dtype and not self.allow_mixed:
             raise ConversionError(
-                f"tensor {name!r} is {dtype} but {self.first!r} (and the tensors before it) are {self.dtype}; "
+                f"tensor {name!r}{where} is {dtype} but {self.first!r} (and the tensors before it) are {self.dtype}; "
                 "pass --dtype to cast everything to one dtype, or --allow-mixed-dtypes to keep them"
             )
 
@@ -78,7 +81,7 @@ def check_replicas_agree(name: str, replicas: list[torch.Tensor], ranks: list[st
     """Fails when the copies of a replicated tensor differ between ranks; returns the first."""
     first = replicas[0]
     for tensor, rank in zip(replicas[1:], ranks[1:]):
-        if tensor.shape != first.shape or not torch.equal(tensor, first):
+        if tensor.shape != first.shape or tensor.dtype != first.dtype or not torch.equal(tensor, first):
             raise ConversionError(
                 f"tensor {name!r} should be identical on every rank but {rank} differs from {ranks[0]} "
                 "(corrupt or mixed checkpoint)"

@@ -175,8 +175,8 @@ class LegacyMegatronView:
     def shard_shapes(self, name: str) -> list[tuple[int, ...]]:
         return [tuple(t.shape) for t in self._tp_tensors(name, check=False)]
 
-    def dtype(self, name: str) -> torch.dtype:
-        return self._tp_tensors(name, check=False)[0].dtype
+    def shard_dtypes(self, name: str) -> list[torch.dtype]:
+        return [t.dtype for t in self._tp_tensors(name, check=False)]
 
     def _tp_tensors(self, name: str, check: bool) -> list[torch.Tensor]:
         by_tp: dict[int, list[tuple[int, torch.Tensor]]] = {}

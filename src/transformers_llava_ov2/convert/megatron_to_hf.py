@@ -79,8 +79,10 @@ def plan_megatron_to_hf(view, config, options: MegatronToHfOptions) -> tuple[lis
         check_shard_shapes(
             r, view.shard_shapes(r.megatron), [hf_shapes[h] for h in r.hf], dims, view.ranks(r.megatron)
         )
-        stored = view.dtype(r.megatron)
-        guard(r.megatron, stored)
+        dtypes = view.shard_dtypes(r.megatron)
+        for rank, dtype in zip(view.ranks(r.megatron), dtypes):
+            guard(r.megatron, dtype, f" (on {rank})")
+        stored = dtypes[0]
         plan += [TensorSpec(h, hf_shapes[h], options.dtype or stored) for h in r.hf]
     return items, plan
 

@@ -117,9 +117,9 @@ class TorchDistView:
         (_, md), index = self._meta(name)
         return [tuple(md.size)[len(index) :]]
 
-    def dtype(self, name: str) -> torch.dtype:
+    def shard_dtypes(self, name: str) -> list[torch.dtype]:
         (_, md), _ = self._meta(name)
-        return md.properties.dtype
+        return [md.properties.dtype]
 
     def _load(self, key: str) -> torch.Tensor:
         if self._cache is not None and self._cache[0] == key:
