@@ -113,7 +113,7 @@ def test_merge_with_projector(tmp_path):
         tmp_path / "llm",
         tmp_path / "out",
         tmp_path / "proj",
-        MergeOptions(token_ids=IDS),
+        MergeOptions(token_ids=IDS, validate=False),
         **QUIET,
     )
     out = load_file(str(tmp_path / "out" / "model.safetensors"))
