@@ -4,7 +4,9 @@ Commands (each module exposes ``NAME``, ``add_parser(subparsers)`` and ``run(arg
 torch, transformers or matplotlib only inside ``run``, so ``--help`` stays fast):
 
 * ``tokenize`` — look at what a video front end keeps (:mod:`.tokenize`);
-* ``chat`` — answer a prompt about an image or a video with a checkpoint folder (:mod:`.chat`).
+* ``chat`` — answer a prompt about an image or a video with a checkpoint folder (:mod:`.chat`);
+* ``convert`` — checkpoint conversions: Megatron ⇄ HF, stage-0 merge, release → native (:mod:`.convert`);
+* ``check`` — check a checkpoint folder tensor by tensor (:mod:`.check`).
 
 User errors (missing files, unreadable videos, out-of-range budgets, bad arguments) print one clear message
 to stderr and exit with status 2; they never show a traceback. See ``docs/cli.md``.
@@ -21,7 +23,7 @@ from ._common import PROG, CliError, Parser, print_error
 
 __all__ = ["COMMANDS", "CliError", "build_parser", "main"]
 
-COMMANDS: tuple[str, ...] = ("tokenize", "chat")
+COMMANDS: tuple[str, ...] = ("tokenize", "chat", "convert", "check")
 """Command modules of this package, in ``--help`` order."""
 
 
@@ -39,7 +41,8 @@ def build_parser() -> Parser:
 
     parser = Parser(
         prog=PROG,
-        description="LLaVA-OneVision-2 tools: look at the video tokenization, chat with a checkpoint.",
+        description="LLaVA-OneVision-2 tools: look at the video tokenization, chat with a checkpoint, convert and "
+        "check checkpoints.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)

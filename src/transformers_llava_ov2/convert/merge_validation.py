@@ -42,6 +42,9 @@ def validate_merge(
     from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 
     from ..modeling_onevision_encoder import image_patch_positions
+    from ..registration import register_auto_classes
+
+    register_auto_classes()
 
     model = AutoModelForImageTextToText.from_pretrained(str(merged)).eval()
     vision, text = model.config.vision_config, model.config.text_config
