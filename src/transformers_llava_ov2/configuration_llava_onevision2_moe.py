@@ -65,13 +65,13 @@ class LlavaOnevision2MoeConfig(LlavaOnevision2Config):
     router_aux_loss_coef: float = 0.001
 
     def validate_architecture(self):
-        super().validate_architecture()
         text = self.text_config
         if text is not None and getattr(text, "model_type", None) != "qwen3_moe":
             raise ValueError(
                 f"LlavaOnevision2MoeConfig needs a qwen3_moe text_config, got model_type={text.model_type!r}; "
                 "use LlavaOnevision2Config for dense decoders"
             )
+        super().validate_architecture()
 
     @classmethod
     def from_variant(cls, variant: str, **overrides: Any) -> LlavaOnevision2MoeConfig:

@@ -118,3 +118,15 @@ def test_check_truncated_and_unindexed(release):
 def test_check_mixed_dtypes(release):
     _rewrite_shard(release, lambda d: d.__setitem__(sorted(d)[0], d[sorted(d)[0]].to(torch.float16)))
     assert any(p.startswith("mixed dtypes") for p in check_folder(release).problems)
+
+
+def test_check_moe_folder_and_variants(moe_truth):
+    from transformers_llava_ov2.convert.layout import config_from_variant
+
+    folder, _, _ = moe_truth
+    report = check_folder(folder)
+    assert report.ok and report.tensors == len(load_file(str(folder / "model.safetensors")))
+    assert config_from_variant("30b-a3b").model_type == "llava_onevision2_moe"
+    assert config_from_variant("2b").text_config.num_hidden_layers == 28
+    with pytest.raises(ConversionError, match="unknown variant '9b'"):
+        config_from_variant("9b")
