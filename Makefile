@@ -36,8 +36,8 @@ bench: install
 	$(PY) perf/bench_processor.py
 
 lint: install
-	$(VENV)/bin/ruff check src tests perf
-	$(VENV)/bin/ruff format --check src tests perf
+	$(VENV)/bin/ruff check src tests perf conversion
+	$(VENV)/bin/ruff format --check src tests perf conversion
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info demo_out

@@ -178,3 +178,36 @@ def test_never_writes_into_the_source(dense_truth, tmp_path):
     with pytest.raises(ConversionError, match=r"TP=3 must divide|not divisible"):
         hf_to_megatron(folder, tmp_path / "out", HfToMegatronOptions(tp=3), **QUIET)
     _no_output(tmp_path)
+
+
+def test_truncated_torch_dist(dense_truth, tmp_path):
+    from tests.convert.megatron_fixtures import write_dist
+
+    _, model, tensors = dense_truth
+    write_dist(tmp_path / "mg", tensors, model.config)
+    shard = next((tmp_path / "mg" / "release").glob("*.distcp"))
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 3])
+    with pytest.raises(ConversionError, match=r"cannot be read from torch_dist checkpoint .*truncated"):
+        megatron_to_hf(tmp_path / "mg", tmp_path / "out", model.config, **QUIET)
+    _no_output(tmp_path)
+
+
+class _Evil:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))  # would create a file when unpickled by plain pickle
+
+
+def test_restricted_unpickler_runs_no_code(tmp_path):
+    import pickle
+
+    from transformers_llava_ov2.convert import safe_pickle
+
+    target = tmp_path / "pwned"
+    data = pickle.dumps({"args": _Evil(str(target)), "iteration": 3})
+    loaded = safe_pickle.loads(data)
+    assert not target.exists()
+    assert isinstance(loaded["args"], safe_pickle.Opaque) and "builtins.open" in repr(loaded["args"])
+    assert loaded["iteration"] == 3

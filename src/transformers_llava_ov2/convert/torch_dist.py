@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint import FileSystemReader, FileSystemWriter
+from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.metadata import TensorStorageMetadata
 
 from . import safe_pickle
@@ -131,7 +132,7 @@ class TorchDistView:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="torch.distributed is disabled")
                 dcp.load(target, storage_reader=self.reader, no_dist=True)
-        except Exception as exc:
+        except (Exception, CheckpointException) as exc:  # CheckpointException is a BaseException
             raise ConversionError(
                 f"tensor {key!r} cannot be read from torch_dist checkpoint {str(self.folder)!r} (truncated?): {exc}"
             ) from None
