@@ -209,5 +209,5 @@ def test_restricted_unpickler_runs_no_code(tmp_path):
     data = pickle.dumps({"args": _Evil(str(target)), "iteration": 3})
     loaded = safe_pickle.loads(data)
     assert not target.exists()
-    assert isinstance(loaded["args"], safe_pickle.Opaque) and "builtins.open" in repr(loaded["args"])
+    assert isinstance(loaded["args"], safe_pickle.Opaque) and ".open(" in repr(loaded["args"])
     assert loaded["iteration"] == 3
