@@ -3,6 +3,7 @@ tokenizer/processor files (from a source folder when given, else the package's d
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -106,6 +107,7 @@ def save_config(folder: Path, config, dtype: torch.dtype | None) -> None:
     """``config.json`` (no ``auto_map``) and ``generation_config.json``."""
     from transformers import GenerationConfig
 
+    config = copy.deepcopy(config)  # never change the caller's config
     if dtype is not None:
         config.dtype = dtype
     config.save_pretrained(folder)
