@@ -158,7 +158,9 @@ def _shard(value, dim, tp, t):
     return value.narrow(dim, t * n, n)
 
 
-def write_legacy(root: Path, truth: dict, config, tp=1, pp=1, ep=1, patch="tp_linear", pp_layers=None):
+def write_legacy(
+    root: Path, truth: dict, config, tp=1, pp=1, ep=1, patch="tp_linear", pp_layers=None, grouped=False
+):
     """Writes a legacy ``torch`` checkpoint (tracker + release/mp_rank_*/model_optim_rng.pt)."""
     full = megatron_full(truth, config, tp)
     text = config.text_config
@@ -175,7 +177,7 @@ def write_legacy(root: Path, truth: dict, config, tp=1, pp=1, ep=1, patch="tp_li
                 for t in range(tp):
                     state = {}
                     for name, (value, dim) in full.items():
-                        local = _local(name, s, pp, first, last, e, per_rank)
+                        local = _local(name, s, pp, first, last, e, per_rank, grouped)
                         if local is None:
                             continue
                         if name.endswith("patch_embed.proj.weight"):
@@ -200,7 +202,7 @@ def write_legacy(root: Path, truth: dict, config, tp=1, pp=1, ep=1, patch="tp_li
     (root / "latest_checkpointed_iteration.txt").write_text("release")
 
 
-def _local(name, stage, pp, first, last, ep_rank, per_rank):
+def _local(name, stage, pp, first, last, ep_rank, per_rank, grouped=False):
     """Stage-local (and EP-local) name, or None when the tensor is not on this (stage, ep) rank."""
     if name.startswith("language_model.decoder.layers."):
         rest = name[len("language_model.decoder.layers.") :]
@@ -213,7 +215,10 @@ def _local(name, stage, pp, first, last, ep_rank, per_rank):
             j = int(j)
             if j // per_rank != ep_rank:
                 return None
-            sub = f"mlp.experts.local_experts.{j % per_rank}.{tail}"
+            if grouped:  # TEGroupedMLP: mlp.experts.linear_fc1.weight<j>
+                sub = f"mlp.experts.{tail.removesuffix('.weight')}.weight{j % per_rank}"
+            else:
+                sub = f"mlp.experts.local_experts.{j % per_rank}.{tail}"
         return f"language_model.decoder.layers.{i - first}.{sub}"
     if name.startswith(("language_model.decoder.final_layernorm", "language_model.output_layer")):
         return name if stage == pp - 1 else None

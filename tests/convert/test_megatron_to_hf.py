@@ -56,9 +56,10 @@ def test_dense_legacy_to_hf(dense_truth, tmp_path, tp, pp, patch, pp_layers):
     assert (tmp_path / "hf" / "preprocessor_config.json").is_file()
 
 
-def test_moe_legacy_tp2_ep2_to_hf(moe_truth, tmp_path):
+@pytest.mark.parametrize("grouped", [False, True], ids=["sequential-mlp", "grouped-gemm"])
+def test_moe_legacy_tp2_ep2_to_hf(moe_truth, tmp_path, grouped):
     folder, model, tensors = moe_truth
-    write_legacy(tmp_path / "mg", tensors, model.config, tp=2, pp=1, ep=2)
+    write_legacy(tmp_path / "mg", tensors, model.config, tp=2, pp=1, ep=2, grouped=grouped)
     assert sorted(p.name for p in (tmp_path / "mg" / "release").iterdir())[0] == "mp_rank_00_000_000"
     megatron_to_hf(
         tmp_path / "mg", tmp_path / "hf", model.config, MegatronToHfOptions(skeleton=folder), **QUIET

@@ -20,9 +20,10 @@ QUIET = {"log": lambda _: None}
         (False, HfToMegatronOptions(tp=1, pp=2, pp_layers=(0, 2))),
         (False, HfToMegatronOptions(target_format="torch_dist", vocab_tp=2)),
         (True, HfToMegatronOptions(tp=2, ep=2)),
+        (True, HfToMegatronOptions(pp=2, ep=2, grouped_gemm=True)),
         (True, HfToMegatronOptions(target_format="torch_dist")),
     ],
-    ids=["dense-tp2-pp2", "dense-pp2-custom", "dense-dist", "moe-tp2-ep2", "moe-dist"],
+    ids=["dense-tp2-pp2", "dense-pp2-custom", "dense-dist", "moe-tp2-ep2", "moe-pp2-ep2-grouped", "moe-dist"],
 )
 def test_round_trip_bit_exact(dense_truth, moe_truth, tmp_path, moe, options):
     folder, model, tensors = moe_truth if moe else dense_truth

@@ -95,6 +95,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     h2m.add_argument(
         "--vocab-tp", type=positive_int, default=1, help="torch_dist: pad the vocabulary for this TP"
     )
+    h2m.add_argument("--grouped-gemm", action="store_true", help="MoE: TEGroupedMLP expert names (weight<j>)")
     _common(h2m)
     mrg = jobs.add_parser(
         "merge-stage0", help="standalone OneVision-Encoder + Qwen3/Qwen3-MoE -> LLaVA-OneVision-2"
@@ -170,7 +171,7 @@ def _run_job(args) -> None:
 
         options = HfToMegatronOptions(
             target_format=args.format, tp=args.tp, pp=args.pp, ep=args.ep, pp_layers=args.pp_layers,
-            vocab_tp=args.vocab_tp, dtype=_dtype(args),
+            vocab_tp=args.vocab_tp, dtype=_dtype(args), grouped_gemm=args.grouped_gemm,
         )  # fmt: skip
         report = hf_to_megatron(args.source, out, options, allow_mixed_dtypes=args.allow_mixed_dtypes,
                                 dry_run=args.dry_run, log=log, progress_factory=bars)  # fmt: skip

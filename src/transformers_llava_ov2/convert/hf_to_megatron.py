@@ -39,6 +39,8 @@ class HfToMegatronOptions:
         pp_layers: LLM layers per PP stage (default: an even split); the ViT and adapter are on stage 0.
         vocab_tp: torch_dist only: pad the vocabulary for this training TP size.
         dtype: cast every tensor (None: keep the stored dtype).
+        grouped_gemm: legacy MoE only: name experts as TEGroupedMLP does (``mlp.experts.linear_fc1.weight<j>``)
+            instead of SequentialMLP (``mlp.experts.local_experts.<j>.linear_fc1.weight``).
     """
 
     target_format: str = "torch"
@@ -48,6 +50,7 @@ class HfToMegatronOptions:
     pp_layers: tuple[int, ...] | None = None
     vocab_tp: int = 1
     dtype: torch.dtype | None = None
+    grouped_gemm: bool = False
 
 
 def stage_layers(num_layers: int, pp: int, pp_layers: tuple[int, ...] | None) -> list[int]:
@@ -136,7 +139,7 @@ def _write_legacy(tmp: Path, source: _HfSource, items: list[Recipe], config, opt
                 state: OrderedDict[str, object] = OrderedDict()
                 for r in mine:
                     shard = to_megatron(r, source.tensors(r, options.dtype), dims, tp)[t]
-                    name = local_name(r.megatron, offsets[stage], per_rank)
+                    name = local_name(r.megatron, offsets[stage], per_rank, options.grouped_gemm)
                     state[name] = shard.clone()
                     report.tensors += 1
                     report.bytes += shard.numel() * shard.element_size()

@@ -17,7 +17,7 @@ import torch
 
 from . import safe_pickle
 from .checks import ConversionError, check_replicas_agree
-from .megatron_names import split_expert_key, split_layer_key
+from .megatron_names import expert_sub_key, split_expert_key, split_layer_key
 
 TRACKER = "latest_checkpointed_iteration.txt"
 RANK_FILE = "model_optim_rng.pt"
@@ -217,15 +217,15 @@ def rank_dir_name(tp: int, pp: int, ep: int, pp_size: int, ep_size: int) -> str:
     return name
 
 
-def local_name(name: str, layer_offset: int, experts_per_rank: int) -> str:
-    """Canonical → local name (stage-local layer, EP-local expert)."""
+def local_name(name: str, layer_offset: int, experts_per_rank: int, grouped_gemm: bool = False) -> str:
+    """Canonical → local name (stage-local layer, EP-local expert; grouped-GEMM expert names on request)."""
     parts = split_layer_key(name)
     if parts is None or parts[0] != "language_model":
         return name
     tower, i, sub = parts
     expert = split_expert_key(sub)
     if expert is not None:
-        sub = f"mlp.experts.local_experts.{expert[0] % experts_per_rank}.{expert[1]}"
+        sub = expert_sub_key(expert[0] % experts_per_rank, expert[1], grouped_gemm)
     return f"{tower}.decoder.layers.{i - layer_offset}.{sub}"
 
 

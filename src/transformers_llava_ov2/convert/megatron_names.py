@@ -158,6 +158,7 @@ def recipes(config) -> list[Recipe]:
 
 _LAYER = re.compile(r"^(language_model|vision_model)\.decoder\.layers\.(\d+)\.(.+)$")
 _EXPERT = re.compile(r"^mlp\.experts\.local_experts\.(\d+)\.(.+)$")
+_GROUPED = re.compile(r"^mlp\.experts\.(linear_fc[12])\.weight(\d+)$")  # TEGroupedMLP (--moe-grouped-gemm)
 
 
 def split_layer_key(name: str) -> tuple[str, int, str] | None:
@@ -167,6 +168,18 @@ def split_layer_key(name: str) -> tuple[str, int, str] | None:
 
 
 def split_expert_key(sub: str) -> tuple[int, str] | None:
-    """``(7, "linear_fc1.weight")`` for a per-layer expert sub-key, else None."""
-    m = _EXPERT.match(sub)
-    return (int(m.group(1)), m.group(2)) if m else None
+    """``(7, "linear_fc1.weight")`` for a per-layer expert sub-key in SequentialMLP
+    (``mlp.experts.local_experts.7.linear_fc1.weight``) or grouped-GEMM (``mlp.experts.linear_fc1.weight7``)
+    naming, else None."""
+    if m := _EXPERT.match(sub):
+        return int(m.group(1)), m.group(2)
+    if m := _GROUPED.match(sub):
+        return int(m.group(2)), f"{m.group(1)}.weight"
+    return None
+
+
+def expert_sub_key(index: int, rest: str, grouped: bool) -> str:
+    """Inverse of :func:`split_expert_key` in the chosen naming."""
+    if grouped:
+        return f"mlp.experts.{rest.removesuffix('.weight')}.weight{index}"
+    return f"mlp.experts.local_experts.{index}.{rest}"
