@@ -51,3 +51,15 @@ def test_legacy_layout_written(dense_truth, tmp_path):
     assert (
         "language_model.output_layer.weight" in stage1 and "vision_model.pre_layernorm.weight" not in stage1
     )
+
+
+def test_dry_run_prints_the_stage_plan(dense_truth, tmp_path):
+    folder, _, _ = dense_truth
+    lines = []
+    hf_to_megatron(
+        folder, None, HfToMegatronOptions(tp=2, pp=2, pp_layers=(0, 2)), dry_run=True, log=lines.append
+    )
+    text = "\n".join(lines)
+    assert "stage 0: ViT, adapter, embedding, no LLM layers (2 rank files)" in text
+    assert "stage 1: LLM layers 0-1, final norm, output layer" in text
+    assert list(tmp_path.iterdir()) == []

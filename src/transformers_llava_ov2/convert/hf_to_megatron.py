@@ -111,6 +111,20 @@ class _HfSource:
         return out
 
 
+def describe_stages(counts: list[int], options: HfToMegatronOptions) -> str:
+    """What each pipeline stage's rank files hold."""
+    lines = []
+    for stage, n in enumerate(counts):
+        first = sum(counts[:stage])
+        parts = ["ViT", "adapter", "embedding"] if stage == 0 else []
+        parts.append(f"LLM layers {first}-{first + n - 1}" if n else "no LLM layers")
+        if stage == len(counts) - 1:
+            parts += ["final norm", "output layer"]
+        files = options.tp * options.ep
+        lines.append(f"  stage {stage}: {', '.join(parts)} ({files} rank file{'s' if files > 1 else ''})")
+    return "\n".join(lines)
+
+
 def _stage_of(recipe: Recipe, counts: list[int], pp: int) -> int:
     if recipe.layer is not None:
         return next(p for p in range(pp) if recipe.layer < sum(counts[: p + 1]))
@@ -197,10 +211,12 @@ def hf_to_megatron(
         if options.target_format == "torch"
         else "torch_dist"
     )
-    stage_layers(config.text_config.num_hidden_layers, options.pp, options.pp_layers)
+    counts = stage_layers(config.text_config.num_hidden_layers, options.pp, options.pp_layers)
     log(
         f"HF folder {str(source)!r} ({len(hf.shapes)} tensors) -> Megatron {options.target_format} ({layout})"
     )
+    if options.target_format == "torch":
+        log(describe_stages(counts, options))
     if dry_run:
         tp = options.tp if options.target_format == "torch" else 1
         for r in items:  # every read, transform and check; nothing written
