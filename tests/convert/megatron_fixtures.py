@@ -12,6 +12,7 @@ import contextlib
 import io
 import sys
 import types
+import warnings
 from pathlib import Path
 
 import torch
@@ -257,5 +258,7 @@ def write_dist(root: Path, truth: dict, config) -> None:
             stacked[ix] = v
         state[key] = stacked
     folder = root / "release"
-    dcp.save(state, checkpoint_id=str(folder), no_dist=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        dcp.save(state, checkpoint_id=str(folder), no_dist=True)
     (root / "latest_checkpointed_iteration.txt").write_text("release")
