@@ -46,3 +46,20 @@ def register_auto_classes() -> None:
     register = getattr(processing, "register_processor_classes", None)
     if register is not None:
         register()
+        _register_moe_processors(processing)
+
+
+def _register_moe_processors(processing) -> None:
+    """The MoE twin uses the dense model's processor classes."""
+    from transformers.models.auto.image_processing_auto import AutoImageProcessor
+    from transformers.models.auto.processing_auto import AutoProcessor
+    from transformers.models.auto.video_processing_auto import AutoVideoProcessor
+
+    image, video = processing.LlavaOnevision2ImageProcessor, processing.LlavaOnevision2VideoProcessor
+    AutoImageProcessor.register(
+        LlavaOnevision2MoeConfig, image_processor_classes={"pil": image, "torchvision": image}, exist_ok=True
+    )
+    AutoVideoProcessor.register(
+        LlavaOnevision2MoeConfig, video_processor_classes={"pil": video, "torchvision": video}, exist_ok=True
+    )
+    AutoProcessor.register(LlavaOnevision2MoeConfig, processing.LlavaOnevision2Processor, exist_ok=True)

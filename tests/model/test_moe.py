@@ -97,3 +97,18 @@ def test_router_aux_loss_added_when_requested():
     torch.testing.assert_close(routed.loss, plain.loss + 0.5 * routed.aux_loss)
     config.output_router_logits = True  # the config default is honoured too
     assert model(**inputs, labels=labels).aux_loss is not None
+
+
+def test_moe_config_maps_to_the_shared_processors(tmp_path):
+    """A folder whose processor files name no class resolves through the (MoE) model config."""
+    import json
+
+    from transformers import AutoImageProcessor
+    from transformers.models.auto.processing_auto import PROCESSOR_MAPPING
+
+    from transformers_llava_ov2 import LlavaOnevision2MoeConfig, LlavaOnevision2Processor
+
+    tiny_moe_config().save_pretrained(tmp_path)
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps({"patch_size": 14, "merge_size": 2}))
+    assert type(AutoImageProcessor.from_pretrained(tmp_path)).__name__ == "LlavaOnevision2ImageProcessor"
+    assert PROCESSOR_MAPPING[LlavaOnevision2MoeConfig] is LlavaOnevision2Processor
