@@ -12,8 +12,10 @@ from pathlib import Path
 from .checks import ConversionError
 
 
-def check_output_dir(out: str | os.PathLike, *sources: str | os.PathLike | None) -> Path:
+def check_output_dir(out: str | os.PathLike | None, *sources: str | os.PathLike | None) -> Path:
     """The resolved output folder; fails if it exists or lies inside (or contains) a source folder."""
+    if out is None:
+        raise ConversionError("an output folder is required (or use a dry run)")
     out_path = Path(out).expanduser().resolve()
     if out_path.exists():
         raise ConversionError(f"output folder {str(out_path)!r} already exists; choose a new path")
