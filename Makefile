@@ -49,8 +49,8 @@ bench-run:
 	$(PY) perf/bench_gpu.py
 
 lint: install
-	$(VENV)/bin/ruff check src tests perf
-	$(VENV)/bin/ruff format --check src tests perf
+	$(VENV)/bin/ruff check src tests perf conversion
+	$(VENV)/bin/ruff format --check src tests perf conversion
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info demo_out

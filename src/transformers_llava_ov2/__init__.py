@@ -20,6 +20,10 @@ _EXPORTS: dict[str, str] = {
     "RELEASED_VARIANTS": "configuration_llava_onevision2",
     "LlavaOnevision2Config": "configuration_llava_onevision2",
     "LlavaOnevision2VisionConfig": "configuration_llava_onevision2",
+    "LlavaOnevision2MoeConfig": "configuration_llava_onevision2_moe",
+    "LlavaOnevision2MoeForConditionalGeneration": "modeling_llava_onevision2_moe",
+    "LlavaOnevision2MoeModel": "modeling_llava_onevision2_moe",
+    "tiny_moe_config": "configuration_llava_onevision2_moe",
     "tiny_config": "configuration_llava_onevision2",
     "LlavaOnevision2Error": "errors",
     "VideoDecodeError": "errors",
@@ -47,6 +51,9 @@ __all__ = [
     "LlavaOnevision2ForConditionalGeneration",
     "LlavaOnevision2ImageProcessor",
     "LlavaOnevision2Model",
+    "LlavaOnevision2MoeConfig",
+    "LlavaOnevision2MoeForConditionalGeneration",
+    "LlavaOnevision2MoeModel",
     "LlavaOnevision2PreTrainedModel",
     "LlavaOnevision2Processor",
     "LlavaOnevision2VideoProcessor",
@@ -56,6 +63,7 @@ __all__ = [
     "VideoDecodeError",
     "register_auto_classes",
     "tiny_config",
+    "tiny_moe_config",
 ]
 
 if TYPE_CHECKING:
@@ -65,6 +73,7 @@ if TYPE_CHECKING:
         LlavaOnevision2VisionConfig,
         tiny_config,
     )
+    from .configuration_llava_onevision2_moe import LlavaOnevision2MoeConfig, tiny_moe_config
     from .errors import LlavaOnevision2Error, VideoDecodeError
     from .image_processing_llava_onevision2 import LlavaOnevision2ImageProcessor
     from .modeling_llava_onevision2 import (
@@ -73,6 +82,10 @@ if TYPE_CHECKING:
         LlavaOnevision2Model,
         LlavaOnevision2PreTrainedModel,
         LlavaOnevision2VisionModel,
+    )
+    from .modeling_llava_onevision2_moe import (
+        LlavaOnevision2MoeForConditionalGeneration,
+        LlavaOnevision2MoeModel,
     )
     from .processing_llava_onevision2 import LlavaOnevision2Processor
     from .registration import register_auto_classes

@@ -346,6 +346,12 @@ class LlavaOnevision2Model(LlavaOnevision2PreTrainedModel):
             use_cache=use_cache,
             **kwargs,
         )
+        return self.assemble_output(outputs, image_features)
+
+    def assemble_output(
+        self, outputs: BaseModelOutputWithPast, image_features: torch.Tensor | None
+    ) -> LlavaOnevision2ModelOutputWithPast:
+        """The model output from the decoder's (a hook: the MoE twin adds the router logits)."""
         return LlavaOnevision2ModelOutputWithPast(
             last_hidden_state=outputs.last_hidden_state,
             past_key_values=outputs.past_key_values,
@@ -361,10 +367,11 @@ class LlavaOnevision2ForConditionalGeneration(LlavaOnevision2PreTrainedModel, Ge
     _tied_weights_keys = {"lm_head.weight": "model.language_model.embed_tokens.weight"}
     _tp_plan = {"lm_head": "colwise_gather_output"}
     accepts_loss_kwargs = False
+    base_model_class: type[LlavaOnevision2Model] = LlavaOnevision2Model
 
     def __init__(self, config: LlavaOnevision2Config):
         super().__init__(config)
-        self.model = LlavaOnevision2Model(config)
+        self.model = self.base_model_class(config)
         self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
         self.post_init()
 
@@ -450,6 +457,17 @@ class LlavaOnevision2ForConditionalGeneration(LlavaOnevision2PreTrainedModel, Ge
             loss = self.loss_function(
                 logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs
             )
+        return self.assemble_output(outputs, logits, loss, labels=labels, attention_mask=attention_mask)
+
+    def assemble_output(
+        self,
+        outputs: LlavaOnevision2ModelOutputWithPast,
+        logits: torch.Tensor,
+        loss: torch.Tensor | None,
+        **inputs,
+    ) -> LlavaOnevision2CausalLMOutputWithPast:
+        """The head's output (a hook: the MoE twin adds the router auxiliary loss; ``inputs`` are
+        ``labels`` and ``attention_mask``)."""
         return LlavaOnevision2CausalLMOutputWithPast(
             loss=loss,
             logits=logits,
@@ -464,6 +482,7 @@ __all__ = [
     "LlavaOnevision2CausalLMOutputWithPast",
     "LlavaOnevision2ForConditionalGeneration",
     "LlavaOnevision2Model",
+    "LlavaOnevision2ModelOutputWithPast",
     "LlavaOnevision2PreTrainedModel",
     "LlavaOnevision2VisionModel",
 ]

@@ -8,7 +8,9 @@ torch, transformers or matplotlib only inside ``run``, so ``--help`` stays fast)
 * ``make-bench`` — write an offline benchmark folder of generated clips (:mod:`.make_bench`);
 * ``eval`` — run a checkpoint on a JumpScore-format folder or score a predictions file (:mod:`.eval`);
 * ``card`` — write a Hub-ready model card into a checkpoint folder (:mod:`.card`);
-* ``precompute`` — tokenize a dataset's videos into a video store (:mod:`.precompute`).
+* ``precompute`` — tokenize a dataset's videos into a video store (:mod:`.precompute`);
+* ``convert`` — checkpoint conversions: Megatron ⇄ HF, stage-0 merge, release → native (:mod:`.convert`);
+* ``check`` — check a checkpoint folder tensor by tensor (:mod:`.check`).
 
 User errors (missing files, unreadable videos, out-of-range budgets, bad arguments) print one clear message
 to stderr and exit with status 2; they never show a traceback. See ``docs/cli.md``.
@@ -25,7 +27,16 @@ from ._common import PROG, CliError, Parser, print_error
 
 __all__ = ["COMMANDS", "CliError", "build_parser", "main"]
 
-COMMANDS: tuple[str, ...] = ("tokenize", "chat", "precompute", "make_bench", "eval", "card")
+COMMANDS: tuple[str, ...] = (
+    "tokenize",
+    "chat",
+    "precompute",
+    "make_bench",
+    "eval",
+    "card",
+    "convert",
+    "check",
+)
 """Command modules of this package, in ``--help`` order."""
 
 
@@ -43,7 +54,8 @@ def build_parser() -> Parser:
 
     parser = Parser(
         prog=PROG,
-        description="LLaVA-OneVision-2 tools: look at the video tokenization, chat with a checkpoint.",
+        description="LLaVA-OneVision-2 tools: look at the video tokenization, chat with a checkpoint, convert and "
+        "check checkpoints.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
