@@ -113,3 +113,36 @@ def write_media_dataset(root, clip_path=None) -> dict:
     path = root / "data.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     return {"data": path, "root": root}
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, qwen_processor):
+    """A saved tiny random model (real Qwen3 vocabulary) + processor folder."""
+    from transformers_llava_ov2.configuration_llava_onevision2 import tiny_config
+    from transformers_llava_ov2.testing import tiny_model
+
+    path = tmp_path_factory.mktemp("tiny_ckpt")
+    tiny_model(tiny_config(text_hidden_size=32), seed=0).save_pretrained(path)
+    qwen_processor.save_pretrained(path)
+    return path
+
+
+def fast_stage(**overrides):
+    """A stage with tiny budgets for tests (lr high enough to move weights in a few steps)."""
+    from transformers_llava_ov2.train.stage import StageConfig
+
+    base = dict(
+        name="test",
+        learning_rate=1e-3,
+        warmup_ratio=0.0,
+        lr_scheduler="constant",
+        image_max_pixels=16 * 784,
+        frame_pixels=4 * 784,
+        num_frames=4,
+        codec_max_visual_tokens=16,
+        max_seq_length=1024,
+        gradient_checkpointing=False,
+        length_grouping=False,
+    )
+    base.update(overrides)
+    return StageConfig(**base)

@@ -40,6 +40,7 @@ class ConversationDataset(Dataset):
         video_store: optional object with ``get(video_path, options) -> CodecTokens | SampledFrames | None``
             (a pre-tokenized video cache); ``None`` results fall back to decoding the file.
         max_retries: consecutive bad records tolerated before giving up with an error.
+        cache: keep encoded samples in memory (tiny datasets, notebooks, tests; not for real data).
     """
 
     def __init__(
@@ -50,6 +51,7 @@ class ConversationDataset(Dataset):
         media_root: str | os.PathLike | None = None,
         video_store: Any = None,
         max_retries: int = 64,
+        cache: bool = False,
     ) -> None:
         self.data_file = Path(data_file)
         self.media_root = Path(media_root) if media_root is not None else self.data_file.parent
@@ -69,6 +71,7 @@ class ConversationDataset(Dataset):
         self._pool_pos = {m: {idx: k for k, idx in enumerate(p)} for m, p in self.pools.items()}
         self._size_cache: dict[int, int] = {}
         self._bad: dict[int, str] = {}
+        self._cache: dict[tuple[int, str], dict[str, Any]] | None = {} if cache else None
 
     def __len__(self) -> int:
         return len(self.raw)
@@ -80,6 +83,9 @@ class ConversationDataset(Dataset):
     def __getitem__(self, key: int | tuple[int, str]) -> dict[str, Any]:
         index, modality = (key, None) if isinstance(key, int) else (int(key[0]), str(key[1]))
         modality = modality or self.default_modality(index)
+        if self._cache is not None and (index, modality) in self._cache:
+            return dict(self._cache[(index, modality)], skipped=[])
+        first = index
         reasons: list[str] = []
         for _ in range(self.max_retries):
             if index in self._bad:  # known bad: counted when first seen
@@ -88,8 +94,9 @@ class ConversationDataset(Dataset):
             try:
                 record = parse_record(index, self.raw[index], self.media_root)
                 sample = encode_record(record, self.processor, self.stage, modality, self.video_store)
-                sample["skipped"] = reasons
-                return sample
+                if self._cache is not None:
+                    self._cache[(first, modality)] = sample
+                return dict(sample, skipped=reasons)
             except BadRecord as exc:
                 reasons.append(exc.reason)
                 self.skipped[exc.reason] += 1
