@@ -16,11 +16,11 @@ from transformers_llava_ov2.train.trainer import LlavaOnevision2Trainer
 SYNTH = [synthetic_sample(i, 6 + i, [(1, 2, 2)] if i % 2 == 0 else [(2, 2, 2)], "image") for i in range(4)]
 
 
-def _one_step(stage, tmp_path, samples=SYNTH, packing=False):
+def _one_step(stage, tmp_path, samples=SYNTH, packing=False, checkpointing=False):
     model = tiny_model(small_config(), seed=0).train()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     args = training_arguments(
-        stage.with_overrides({"gradient_checkpointing": False}),
+        stage.with_overrides({"gradient_checkpointing": checkpointing}),
         tmp_path,
         max_steps=1,
         per_device_train_batch_size=4,
@@ -99,6 +99,39 @@ def test_packed_training_step_matches_unpacked(tmp_path):
     m2, _, _ = _one_step(stage, tmp_path / "b", packing=True)
     for (n, p1), (_, p2) in zip(m1.named_parameters(), m2.named_parameters()):
         torch.testing.assert_close(p1, p2, rtol=1e-4, atol=1e-6, msg=n)
+
+
+@pytest.mark.parametrize("preset", ["alignment", "stage2"])
+def test_gradient_checkpointing_gives_the_same_step(preset, tmp_path):
+    stage = StageConfig.load(preset)
+    m1, _, _ = _one_step(stage, tmp_path / "a")
+    m2, _, _ = _one_step(stage, tmp_path / "b", checkpointing=True)
+    assert (
+        m2.model.language_model.gradient_checkpointing
+        and m2.model.visual.encoder.layers[0].gradient_checkpointing
+    )
+    for (n, p1), (_, p2) in zip(m1.named_parameters(), m2.named_parameters()):
+        torch.testing.assert_close(p1, p2, rtol=1e-4, atol=1e-6, msg=n)
+
+
+def test_lora_stage_trains_only_adapters_and_merger(tmp_path):
+    from transformers_llava_ov2.train.lora import apply_lora
+
+    stage = fast_stage(lora_r=4)
+    model = apply_lora(tiny_model(small_config(), seed=0), stage).train()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    args = training_arguments(stage, tmp_path, max_steps=2, per_device_train_batch_size=4, use_cpu=True)
+    LlavaOnevision2Trainer(
+        model=model,
+        args=args,
+        stage=stage,
+        apply_freezing=False,
+        train_dataset=SYNTH,
+        data_collator=MultimodalCollator(pad_token_id=0),
+    ).train()
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])}
+    assert changed and all("lora_" in n or ".visual.merger." in n for n in changed)
+    assert any("lora_B" in n for n in changed)
 
 
 def test_loss_decreases_on_synthetic_mixed_batches(tmp_path):

@@ -3,8 +3,10 @@
 Default targets: the LLM's ``q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj`` (names that only
 exist in ``model.language_model``). ``lora_vision`` adds the vision encoder's ``qkv, proj, fc1, fc2``,
 ``lora_merger`` the merger's two linears; the patch embedding (a ``Conv2d``) is never adapted, and neither is
-``lm_head``. Groups listed in ``StageConfig.trainable`` that get no adapter (e.g. the merger without
-``lora_merger``) are trained fully next to the adapters.
+``lm_head``. With LoRA the base weights are frozen and the adapters train; the one exception is the merger:
+when ``"merger"`` is in ``StageConfig.trainable`` and ``lora_merger`` is off, the merger (small, usually
+trained in full by VLM LoRA recipes) trains fully next to the adapters. The vision encoder trains only
+through adapters (``lora_vision``), never fully, in a LoRA stage.
 """
 
 from __future__ import annotations
@@ -51,18 +53,15 @@ def lora_config(stage: StageConfig) -> Any:
 def apply_lora(model: nn.Module, stage: StageConfig) -> Any:
     """Wrap ``model`` with LoRA adapters; returns the ``PeftModel``.
 
-    After wrapping, the adapters train, and so does every parameter of a ``trainable`` group without
-    adapters (vision without ``lora_vision``, merger without ``lora_merger``); everything else is frozen.
+    After wrapping, the adapters train, and so does the merger when it is in ``stage.trainable`` without
+    ``lora_merger``; everything else is frozen.
     """
     from peft import get_peft_model
 
     if stage.lora_r <= 0:
         raise ValueError(f"stage {stage.name!r} has lora_r={stage.lora_r}; set lora_r > 0 to use LoRA")
     peft_model = get_peft_model(model, lora_config(stage))
-    adapted = (
-        {"llm"} | ({"vision"} if stage.lora_vision else set()) | ({"merger"} if stage.lora_merger else set())
-    )
-    full = set(stage.trainable) - adapted
+    full = {"merger"} if ("merger" in stage.trainable and not stage.lora_merger) else set()
     for name, param in peft_model.named_parameters():
         if "lora_" in name:
             param.requires_grad_(True)
