@@ -28,16 +28,33 @@ def main(out: Path) -> None:
     for k in range(4):
         samples += [synthetic_sample(10 * k + j, 6 + j, [(1, 2, 2)]) for j in range(2)]
         samples += [synthetic_sample(10 * k + 5 + j, 7 + j, []) for j in range(2)]
-    stage = StageConfig(name="ddp", learning_rate=1e-2, warmup_ratio=0.0, lr_scheduler="constant",
-                        gradient_checkpointing=False, packing=False)
+    stage = StageConfig(
+        name="ddp",
+        learning_rate=1e-2,
+        warmup_ratio=0.0,
+        lr_scheduler="constant",
+        gradient_checkpointing=False,
+        packing=False,
+    )
     model = tiny_model(small_config(), seed=0).train()
     args = training_arguments(
-        stage, out / "run", max_steps=3, per_device_train_batch_size=2, use_cpu=True, ddp_backend="gloo",
-        ddp_find_unused_parameters=False, train_sampling_strategy="sequential", logging_steps=1,
+        stage,
+        out / "run",
+        max_steps=3,
+        per_device_train_batch_size=2,
+        use_cpu=True,
+        ddp_backend="gloo",
+        ddp_find_unused_parameters=False,
+        train_sampling_strategy="sequential",
+        logging_steps=1,
         dataloader_drop_last=True,
     )
     trainer = LlavaOnevision2Trainer(
-        model=model, args=args, stage=stage, train_dataset=samples, data_collator=MultimodalCollator(pad_token_id=0)
+        model=model,
+        args=args,
+        stage=stage,
+        train_dataset=samples,
+        data_collator=MultimodalCollator(pad_token_id=0),
     )
     trainer.train()
     state = {k: v.detach().cpu() for k, v in trainer.model.state_dict().items()}

@@ -58,6 +58,8 @@ class MultimodalCollator:
         max_seq_length: row capacity when packing.
         flatten: with packing, put the whole batch in one row (flash-attention varlen path).
         pad_to_multiple_of: round the padded length up.
+        with_stats: add ``batch_stats`` (read by :class:`~.trainer.LlavaOnevision2Trainer`); turn off for
+            trainers that pass every batch key to the model (e.g. ``trl.SFTTrainer``).
     """
 
     def __init__(
@@ -67,12 +69,14 @@ class MultimodalCollator:
         max_seq_length: int = 32768,
         flatten: bool = False,
         pad_to_multiple_of: int | None = None,
+        with_stats: bool = True,
     ) -> None:
         self.pad_token_id = int(pad_token_id)
         self.packing = packing
         self.max_seq_length = int(max_seq_length)
         self.flatten = flatten
         self.pad_to_multiple_of = pad_to_multiple_of
+        self.with_stats = with_stats
 
     def _padded(self, n: int) -> int:
         m = self.pad_to_multiple_of
@@ -116,7 +120,8 @@ class MultimodalCollator:
             batch["pixel_values"] = torch.cat([f["pixel_values"] for f in visual])
             batch["image_grid_thw"] = torch.cat([f["image_grid_thw"] for f in visual])
             batch["patch_positions"] = torch.cat([f["patch_positions"] for f in visual])
-        batch["batch_stats"] = self._stats(features, lengths, ids.numel())
+        if self.with_stats:
+            batch["batch_stats"] = self._stats(features, lengths, ids.numel())
         return batch
 
     @staticmethod
