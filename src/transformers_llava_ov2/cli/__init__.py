@@ -4,7 +4,8 @@ Commands (each module exposes ``NAME``, ``add_parser(subparsers)`` and ``run(arg
 torch, transformers or matplotlib only inside ``run``, so ``--help`` stays fast):
 
 * ``tokenize`` — look at what a video front end keeps (:mod:`.tokenize`);
-* ``chat`` — answer a prompt about an image or a video with a checkpoint folder (:mod:`.chat`).
+* ``chat`` — answer a prompt about an image or a video with a checkpoint folder (:mod:`.chat`);
+* ``train`` — fine-tune a checkpoint for one training stage (:mod:`.train`).
 
 User errors (missing files, unreadable videos, out-of-range budgets, bad arguments) print one clear message
 to stderr and exit with status 2; they never show a traceback. See ``docs/cli.md``.
@@ -21,7 +22,7 @@ from ._common import PROG, CliError, Parser, print_error
 
 __all__ = ["COMMANDS", "CliError", "build_parser", "main"]
 
-COMMANDS: tuple[str, ...] = ("tokenize", "chat")
+COMMANDS: tuple[str, ...] = ("tokenize", "chat", "train")
 """Command modules of this package, in ``--help`` order."""
 
 
@@ -39,7 +40,7 @@ def build_parser() -> Parser:
 
     parser = Parser(
         prog=PROG,
-        description="LLaVA-OneVision-2 tools: look at the video tokenization, chat with a checkpoint.",
+        description="LLaVA-OneVision-2 tools: look at the video tokenization, chat with a checkpoint, fine-tune.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
