@@ -3,7 +3,9 @@
 * Freezing and parameter groups from the stage (per-group learning rates, no decay on 1-D parameters).
 * Loss: token-level cross entropy summed and divided by the number of target tokens of the whole optimizer
   step (across gradient accumulation and, with ``average_tokens_across_devices``, across ranks), the official
-  per-token normalisation; the model runs with ``use_cache=False`` (needed for exact packing).
+  per-token normalisation; the model runs with ``use_cache=False`` (needed for exact packing). Logits are
+  computed only at positions that predict a target (``logits_to_keep`` = positions with a label in any row),
+  so prompts and visual tokens never go through the vocabulary projection.
 * **Every step runs the vision tower**: a text-only batch sends a zero-cost dummy (one ``m x m`` patch block)
   through ``visual`` before the decoder, added to the loss with weight 0, so every rank calls the same
   modules in the same order (no ZeRO-3 / FSDP hang on mixed modality mixes) and no trainable parameter is
@@ -176,9 +178,11 @@ class LlavaOnevision2Trainer(Trainer):
             self.run_stats.add(stats)
         labels = inputs.pop("labels")
         dummy = self._vision_dummy() if ("pixel_values" not in inputs and self._vision is not None) else None
-        outputs = model(**inputs, use_cache=False)
+        shift = torch.nn.functional.pad(labels, (0, 1), value=-100)[..., 1:]
+        keep = (shift != -100).any(0).nonzero().squeeze(-1)  # positions that predict a target, in any row
+        outputs = model(**inputs, use_cache=False, logits_to_keep=keep.to(labels.device))
         logits = outputs.logits
-        shift = torch.nn.functional.pad(labels, (0, 1), value=-100)[..., 1:].to(logits.device)
+        shift = shift[:, keep].to(logits.device)
         loss = torch.nn.functional.cross_entropy(
             logits.float().reshape(-1, logits.shape[-1]),
             shift.reshape(-1),
