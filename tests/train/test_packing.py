@@ -94,3 +94,11 @@ def test_no_cross_sample_attention():
 def test_pack_rows_first_fit_decreasing():
     assert pack_rows([5, 3, 4, 2], 7) == [[0, 3], [1, 2]]
     assert pack_rows([9, 1], 4) == [[0], [1]]  # an over-long sample gets its own row
+
+
+def test_flatten_puts_the_batch_in_one_row_for_flash_attention():
+    samples = _samples()
+    flat = MultimodalCollator(pad_token_id=0, packing=True, max_seq_length=16, flatten=True)(samples)
+    assert flat["input_ids"].shape == (1, sum(s["input_ids"].numel() for s in samples))
+    starts = (flat["position_ids"][0] == 0).nonzero().squeeze(-1).tolist()
+    assert len(starts) == len(samples)  # one restart per sample: what the varlen path turns into cu_seqlens
