@@ -175,3 +175,37 @@ def test_sampler_groups_by_length(qwen_processor, tmp_path):
     )
     est = np.array([ds.estimate_length(*k) for k in keys]).reshape(-1, 4)
     assert (est.max(1) - est.min(1)).mean() < np.ptp(est)  # batches are more homogeneous than the draw
+
+
+def test_video_store_hook(qwen_processor, tmp_path, small_h264_clip):
+    from transformers_llava_ov2.codec import tokenize_video
+
+    files = write_media_dataset(tmp_path, clip_path=small_h264_clip.path)
+    tokens = tokenize_video(small_h264_clip.path, max_visual_tokens=12)
+
+    class Store:
+        def __init__(self, result):
+            self.result, self.calls = result, []
+
+        def get(self, path, options):
+            self.calls.append((path, options["video_backend"]))
+            if isinstance(self.result, Exception):
+                raise self.result
+            return self.result
+
+    hit = Store(tokens)
+    ds = ConversationDataset(files["data"], qwen_processor, STAGE, video_store=hit)
+    vid = len(ds) - 1
+    sample = ds[(vid, "codec")]
+    assert hit.calls == [(str(small_h264_clip.path), "codec")]
+    assert sample["num_visual_tokens"] == tokens.num_tokens  # the stored tokens were used, not re-computed
+    miss = Store(None)
+    assert (
+        ConversationDataset(files["data"], qwen_processor, STAGE, video_store=miss)[(vid, "codec")][
+            "num_visual_tokens"
+        ]
+        <= 16
+    )
+    broken = ConversationDataset(files["data"], qwen_processor, STAGE, video_store=Store(OSError("disk")))
+    broken[(vid, "codec")]
+    assert broken.skipped == Counter({"video_store_error": 1})
