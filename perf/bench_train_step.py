@@ -79,6 +79,7 @@ def time_steps(model, batch: dict, steps: int, device: str) -> dict:
         args = type("A", (), {"average_tokens_across_devices": False, "world_size": 1})()
         run_stats = None
         _vision = None
+        _vision_dummy_on = False
 
         def _vision_dummy(self):
             return None

@@ -44,7 +44,6 @@ def main(out: Path) -> None:
         per_device_train_batch_size=2,
         use_cpu=True,
         ddp_backend="gloo",
-        ddp_find_unused_parameters=False,
         train_sampling_strategy="sequential",
         logging_steps=1,
         dataloader_drop_last=True,

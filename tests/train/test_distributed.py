@@ -1,6 +1,6 @@
 """Two CPU processes (gloo, torchrun): identical weights at the end although rank 1's batches are text-only.
 
-DDP runs with ``find_unused_parameters=False``: without the trainer's vision-tower dummy on text-only
+DDP runs with the default ``find_unused_parameters`` (the trainer sets it to False): without the trainer's vision-tower dummy on text-only
 batches, rank 1 would leave the vision parameters without gradients and DDP would fail.
 """
 

@@ -266,3 +266,23 @@ def test_chain_stages_starts_each_stage_from_the_previous_output(tmp_path, tiny_
         w1[merger], w2[merger]
     )  # stage 2 kept stage 1's
     assert torch.equal(w0[llm], w1[llm]) and not torch.equal(w1[llm], w2[llm])
+
+
+def test_find_unused_parameters_defaults_off_and_explicit_on_skips_the_dummy(tmp_path):
+    stage = fast_stage()
+    default = LlavaOnevision2Trainer(
+        model=tiny_model(small_config()),
+        args=training_arguments(stage, tmp_path, use_cpu=True),
+        stage=stage,
+        train_dataset=SYNTH,
+        data_collator=MultimodalCollator(pad_token_id=0),
+    )
+    assert default.args.ddp_find_unused_parameters is False and default._vision_dummy_on
+    explicit = LlavaOnevision2Trainer(
+        model=tiny_model(small_config()),
+        args=training_arguments(stage, tmp_path, use_cpu=True, ddp_find_unused_parameters=True),
+        stage=stage,
+        train_dataset=SYNTH,
+        data_collator=MultimodalCollator(pad_token_id=0),
+    )
+    assert not explicit._vision_dummy_on

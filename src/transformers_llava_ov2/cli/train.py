@@ -55,6 +55,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="CHECKPOINT",
         help="resume from OUTPUT's last checkpoint, or from CHECKPOINT",
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="DataLoader worker processes decoding media (default 0: in the training process)",
+    )
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--bf16", action="store_true", help="bf16 mixed precision")
     p.add_argument("--cpu", action="store_true", help="train on CPU even if a GPU is present")
@@ -134,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
         "gradient_accumulation_steps": args.grad_accum,
         "logging_steps": args.logging_steps,
         "seed": args.seed,
+        "dataloader_num_workers": args.workers,
         "bf16": args.bf16,
         "use_cpu": args.cpu or args.demo,
     }
@@ -146,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
     resume = args.resume
     if resume is True and not any(Path(args.output).glob("checkpoint-*")):
         raise CliError(f"--resume: no checkpoint-* folder in {args.output!r}")
+    if args.workers < 0:
+        raise CliError(f"--workers must be >= 0, got {args.workers}")
     summary = train_stage(
         stage,
         args.model,
@@ -156,5 +166,8 @@ def run(args: argparse.Namespace) -> int:
         cache_samples=args.cache_samples,
         **extra,
     )
-    _print_summary(summary)
+    import os
+
+    if os.environ.get("RANK", "0") == "0":  # torchrun / accelerate: one summary, from the main process
+        _print_summary(summary)
     return 0

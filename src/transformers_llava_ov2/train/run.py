@@ -2,8 +2,9 @@
 
 :func:`train_stage` is what ``llava-ov2 train`` and the fine-tuning notebook call: load the model and
 processor, build the dataset/collator/trainer for the stage (LoRA when ``lora_r > 0``), train (optionally
-resuming), save the final model (merged when LoRA) with the processor and ``stage.yaml``, and return a
-:class:`RunSummary`. :func:`chain_stages` runs several stages, each starting from the previous one's output.
+resuming), save the final model (merged when LoRA) with the processor and ``stage.yaml`` (files written by
+the main process only; under multi-process runs every rank must call it), and return a :class:`RunSummary`
+(counts summed over all ranks). :func:`chain_stages` runs several stages, each starting from the previous one's output.
 """
 
 from __future__ import annotations
@@ -147,15 +148,19 @@ def train_stage(
     out = Path(output_dir)
     trained = trainer.model
     params = trainable_summary(trained)
+    main_process = trainer.is_world_process_zero()
     if stage.lora_r > 0:
         from .lora import merge_and_save
 
-        merge_and_save(trained, out / "final", processor)
+        if main_process:  # adapters are replicated under DDP; ZeRO-3/FSDP LoRA merges need gathered weights
+            merge_and_save(trained, out / "final", processor)
     else:
-        trainer.save_model(str(out / "final"))
-        processor.save_pretrained(str(out / "final"))
-    stage.save(out / "final" / "stage.yaml")
-    stats = trainer.run_stats
+        trainer.save_model(str(out / "final"))  # every rank takes part (FSDP / ZeRO-3 gather the weights)
+        if main_process:
+            processor.save_pretrained(str(out / "final"))
+    if main_process:
+        stage.save(out / "final" / "stage.yaml")
+    stats = _gather_stats(trainer.run_stats)
     summary = RunSummary(
         stage=stage.name,
         output_dir=str(out / "final"),
@@ -171,7 +176,8 @@ def train_stage(
         final_loss=float(result.training_loss) if result.training_loss is not None else None,
         trainable_parameters=params,
     )
-    _write_json(out / "train_summary.json", summary.to_dict())
+    if main_process:
+        _write_json(out / "train_summary.json", summary.to_dict())
     return summary
 
 
@@ -197,6 +203,22 @@ def chain_stages(
         summaries.append(summary)
         previous = summary.output_dir
     return summaries
+
+
+def _gather_stats(stats: Any) -> Any:
+    """The run statistics summed over all ranks (this rank's when not distributed)."""
+    import torch.distributed as dist
+
+    from .trainer import RunStats
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return stats
+    parts: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, stats.to_dict())
+    total = RunStats()
+    for part in parts:
+        total.add({**part, "samples": part["samples"], "tokens": part["tokens"], "skipped": part["skipped"]})
+    return total
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

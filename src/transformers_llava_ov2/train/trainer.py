@@ -9,7 +9,10 @@
 * **Every step runs the vision tower**: a text-only batch sends a zero-cost dummy (one ``m x m`` patch block)
   through ``visual`` before the decoder, added to the loss with weight 0, so every rank calls the same
   modules in the same order (no ZeRO-3 / FSDP hang on mixed modality mixes) and no trainable parameter is
-  left without a gradient (DDP needs no ``find_unused_parameters``).
+  left without a gradient: DDP runs with ``find_unused_parameters=False`` (set when left unset; the
+  Trainer would otherwise enable it without gradient checkpointing, and DDP would then count the dummy's
+  parameters twice). A user who sets it to ``True`` explicitly gets no dummy (DDP then handles the unused
+  tower itself; do not do that under ZeRO-3/FSDP).
 * Logs, per logging window: samples and tokens per modality, the visual/text token ratio, the packing
   efficiency, and skipped records by reason; :attr:`run_stats` keeps the totals (saved in checkpoints and
   restored on resume).
@@ -117,6 +120,11 @@ class LlavaOnevision2Trainer(Trainer):
             raise ValueError("LlavaOnevision2Trainer needs a model")
         if apply_freezing:
             apply_stage(model, stage)
+        args_obj = kw.get("args", args[1] if len(args) > 1 else None)
+        if args_obj is not None and args_obj.ddp_find_unused_parameters is None:
+            # never needed (the vision dummy below); the Trainer would otherwise turn it on without
+            # gradient checkpointing, and DDP would then mark the dummy's parameters ready twice
+            args_obj.ddp_find_unused_parameters = False
         self.stage = stage
         self.sampler_seed = sampler_seed
         self.run_stats = RunStats()
@@ -124,6 +132,8 @@ class LlavaOnevision2Trainer(Trainer):
         super().__init__(*args, **kw)
         self.model_accepts_loss_kwargs = True  # let the Trainer count target tokens over the whole step
         self._vision = find_vision_tower(model)
+        # with find_unused_parameters explicitly on, DDP handles an unused vision tower itself
+        self._vision_dummy_on = self._vision is not None and not self.args.ddp_find_unused_parameters
 
     # ------------------------------------------------------------------ optimizer and sampler
     def create_optimizer(self, model: torch.nn.Module | None = None) -> torch.optim.Optimizer:
@@ -177,7 +187,7 @@ class LlavaOnevision2Trainer(Trainer):
         if model.training:
             self.run_stats.add(stats)
         labels = inputs.pop("labels")
-        dummy = self._vision_dummy() if ("pixel_values" not in inputs and self._vision is not None) else None
+        dummy = self._vision_dummy() if ("pixel_values" not in inputs and self._vision_dummy_on) else None
         shift = torch.nn.functional.pad(labels, (0, 1), value=-100)[..., 1:]
         keep = (shift != -100).any(0).nonzero().squeeze(-1)  # positions that predict a target, in any row
         outputs = model(**inputs, use_cache=False, logits_to_keep=keep.to(labels.device))
