@@ -286,3 +286,31 @@ def test_find_unused_parameters_defaults_off_and_explicit_on_skips_the_dummy(tmp
         data_collator=MultimodalCollator(pad_token_id=0),
     )
     assert not explicit._vision_dummy_on
+
+
+def test_gradient_accumulation_equals_one_big_batch(tmp_path):
+    """Per-token normalisation over the whole optimizer step: 2 x 2 accumulated == 1 x 4 (uneven targets)."""
+    samples = [synthetic_sample(i, 4 + 5 * i, [(1, 2, 2)] if i % 2 else []) for i in range(4)]
+    stage = fast_stage()
+    weights = []
+    for batch, accum in ((4, 1), (2, 2)):
+        model = tiny_model(small_config(), seed=0).train()
+        args = training_arguments(
+            stage,
+            tmp_path / f"b{batch}",
+            max_steps=1,
+            per_device_train_batch_size=batch,
+            gradient_accumulation_steps=accum,
+            use_cpu=True,
+            train_sampling_strategy="sequential",
+            learning_rate=1e-2,
+            lr_scheduler_type="constant",
+            warmup_steps=0,
+            max_grad_norm=0.0,
+        )
+        LlavaOnevision2Trainer(
+            model=model, args=args, stage=stage, train_dataset=samples, data_collator=MultimodalCollator(0)
+        ).train()
+        weights.append(dict(model.named_parameters()))
+    for name, p in weights[0].items():
+        torch.testing.assert_close(p, weights[1][name], rtol=1e-4, atol=1e-6, msg=name)

@@ -140,3 +140,19 @@ def test_sft_trainer_own_vision_collator_on_images(tmp_path, qwen_processor):
         peft_config=peft.LoraConfig(r=4, target_modules=["q_proj"]),
     )
     assert trainer.train().global_step == 2
+
+
+def test_record_collator_drops_and_counts_bad_records(tmp_path, qwen_processor):
+    from transformers_llava_ov2.train.record_collator import RecordCollator
+
+    files = write_media_dataset(tmp_path / "data")
+    good = {
+        "messages": [{"role": "user", "content": "<image>\nWhat?"}, {"role": "assistant", "content": "A."}],
+        "images": ["img0.png"],
+    }
+    bad = dict(good, images=["missing.png"])
+    collator = RecordCollator(qwen_processor, fast_stage(), media_root=files["root"])
+    batch = collator([good, bad])
+    assert batch["input_ids"].shape[0] == 1 and dict(collator.skipped) == {"missing_file": 1}
+    with pytest.raises(ValueError, match="every record of the batch was bad"):
+        collator([bad])
