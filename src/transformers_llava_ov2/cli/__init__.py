@@ -10,7 +10,8 @@ torch, transformers or matplotlib only inside ``run``, so ``--help`` stays fast)
 * ``card`` — write a Hub-ready model card into a checkpoint folder (:mod:`.card`);
 * ``precompute`` — tokenize a dataset's videos into a video store (:mod:`.precompute`);
 * ``convert`` — checkpoint conversions: Megatron ⇄ HF, stage-0 merge, release → native (:mod:`.convert`);
-* ``check`` — check a checkpoint folder tensor by tensor (:mod:`.check`).
+* ``check`` — check a checkpoint folder tensor by tensor (:mod:`.check`);
+* ``train`` — fine-tune a checkpoint for one training stage (:mod:`.train`).
 
 User errors (missing files, unreadable videos, out-of-range budgets, bad arguments) print one clear message
 to stderr and exit with status 2; they never show a traceback. See ``docs/cli.md``.
@@ -31,6 +32,7 @@ COMMANDS: tuple[str, ...] = (
     "tokenize",
     "chat",
     "precompute",
+    "train",
     "make_bench",
     "eval",
     "card",
@@ -54,8 +56,8 @@ def build_parser() -> Parser:
 
     parser = Parser(
         prog=PROG,
-        description="LLaVA-OneVision-2 tools: look at the video tokenization, chat with a checkpoint, convert and "
-        "check checkpoints.",
+        description="LLaVA-OneVision-2 tools: look at the video tokenization, chat with a checkpoint, precompute a "
+        "dataset, fine-tune, evaluate, convert and check checkpoints.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
