@@ -314,3 +314,29 @@ def test_gradient_accumulation_equals_one_big_batch(tmp_path):
         weights.append(dict(model.named_parameters()))
     for name, p in weights[0].items():
         torch.testing.assert_close(p, weights[1][name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_moe_router_aux_loss_is_weighted_like_the_models_own_loss(tmp_path):
+    from transformers_llava_ov2 import LlavaOnevision2MoeForConditionalGeneration, tiny_moe_config
+
+    samples = [synthetic_sample(i, 8, []) for i in range(2)]
+    torch.manual_seed(0)
+    config = tiny_moe_config(output_router_logits=True, router_aux_loss_coef=0.5)
+    model = LlavaOnevision2MoeForConditionalGeneration(config).train()
+    stage = fast_stage()
+    trainer = LlavaOnevision2Trainer(
+        model=model,
+        args=training_arguments(stage, tmp_path, use_cpu=True),
+        stage=stage,
+        data_collator=MultimodalCollator(pad_token_id=0),
+        train_dataset=samples,
+    )
+    batch = dict(trainer.data_collator(samples))
+    loss = trainer.compute_loss(model, dict(batch))
+    with torch.no_grad():
+        own = model(
+            **{k: v for k, v in batch.items() if k not in ("labels",) and torch.is_tensor(v)},
+            labels=batch["labels"],
+        )
+    assert own.aux_loss is not None and float(own.aux_loss) > 0
+    torch.testing.assert_close(loss.detach(), own.loss, rtol=1e-5, atol=1e-6)

@@ -16,8 +16,8 @@
 * Logs, per logging window: samples and tokens per modality, the visual/text token ratio, the packing
   efficiency, and skipped records by reason; :attr:`run_stats` keeps the totals (saved in checkpoints and
   restored on resume).
-* The MoE router auxiliary loss is added when the model returns ``aux_loss`` (no MoE class exists in this
-  package yet; the hook is ``outputs.aux_loss``).
+* The MoE twin's router auxiliary loss (``outputs.aux_loss``, when its config sets
+  ``output_router_logits``) is added times ``config.router_aux_loss_coef``, as the model's own loss does.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from collections import Counter
 from typing import Any
 
 import torch
+from transformers.modeling_utils import unwrap_model
 from transformers import Trainer
 
 from .dataset import ConversationDataset
@@ -210,8 +211,9 @@ class LlavaOnevision2Trainer(Trainer):
         if dummy is not None:
             loss = loss + 0.0 * dummy
         aux = getattr(outputs, "aux_loss", None)
-        if aux is not None:
-            loss = loss + aux.to(loss.device)
+        if aux is not None:  # the MoE twin's load-balancing loss (unweighted in the outputs)
+            coef = float(getattr(unwrap_model(model).config, "router_aux_loss_coef", 1.0))
+            loss = loss + coef * aux.to(loss.device)
         return (loss, outputs) if return_outputs else loss
 
     # ------------------------------------------------------------------ logging and checkpoints
