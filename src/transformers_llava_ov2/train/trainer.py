@@ -28,8 +28,8 @@ from collections import Counter
 from typing import Any
 
 import torch
-from transformers.modeling_utils import unwrap_model
 from transformers import Trainer
+from transformers.modeling_utils import unwrap_model
 
 from .dataset import ConversationDataset
 from .modules import apply_stage, find_vision_tower, param_groups
