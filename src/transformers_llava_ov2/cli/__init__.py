@@ -21,7 +21,7 @@ from ._common import PROG, CliError, Parser, print_error
 
 __all__ = ["COMMANDS", "CliError", "build_parser", "main"]
 
-COMMANDS: tuple[str, ...] = ("tokenize", "chat")
+COMMANDS: tuple[str, ...] = ("tokenize", "chat", "make_bench")
 """Command modules of this package, in ``--help`` order."""
 
 
