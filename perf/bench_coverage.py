@@ -68,6 +68,12 @@ VARIANTS: dict[str, dict] = {
         "p_allocation": "content",
         "mv_compensate": "affine",
     },
+    "target+content+median+16cand": {
+        "budget_policy": "target",
+        "p_allocation": "content",
+        "mv_compensate": "median",
+        "candidates_per_canvas": 16,
+    },
     "default": {},
 }
 
@@ -310,7 +316,15 @@ def main() -> None:
     out = args.out or args.cache_dir
     out.mkdir(parents=True, exist_ok=True)
     args.cache_dir.mkdir(parents=True, exist_ok=True)
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
+    resolved = {m: CodecConfig(**VARIANTS[m]) for m in methods}
+    same_as = {m: next(o for o in methods if resolved[o] == resolved[m]) for m in methods}
+    for m, o in same_as.items():
+        if o != m:
+            print(f"{m} = {o} (same configuration; measured once)")
+    print(
+        f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)",
+        flush=True,
+    )
     cfg = CodecConfig()
     results: list[dict] = []
     header = [
@@ -335,6 +349,13 @@ def main() -> None:
             for method in ["uniform", *methods]:
                 if method == "uniform":
                     r = measure_uniform(clip, bf, tau)
+                elif same_as[method] != method:
+                    prev = next(
+                        x
+                        for x in results
+                        if x["clip"] == name and x["budget_frames"] == bf and x["method"] == same_as[method]
+                    )
+                    r = dict(prev)
                 else:
                     r = measure_codec(clip, budget, VARIANTS[method])
                 r.update(clip=name, method=method, budget_frames=bf, budget=budget)

@@ -130,7 +130,8 @@ def test_compensated_magnitude_of_a_pure_pan_is_zero():
     assert frame_activity(motion_magnitude(flow, compensate="median"), res, cfg) == pytest.approx(
         0.0, abs=1e-6
     )
-    assert frame_activity(None, res + 8, cfg) == pytest.approx(1.0)  # residual only: 8 / 8
+    assert frame_activity(None, res + 8, cfg) == 0.0  # coding noise
+    assert frame_activity(None, res + 16, cfg) == pytest.approx(1.0)  # residual only: (16 - 8) / 8
 
 
 # ------------------------------------------------------------------------------------------ result facts

@@ -118,10 +118,8 @@ class GroupBuilder:
         selections: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0, np.int64), np.zeros(0, np.int64))]
         pixels: dict[tuple[int, int], np.ndarray] = {}
         by_index = {c.index: c for c in members}
-        act = np.asarray([c.activity for c in pool], dtype=np.float64)
-        weights = act / act.max() if len(act) and act.max() > 0 else None
         for m in range(1, self.content_cap + 1):
-            frames, blocks = choose_blocks(pool, lay, self.cfg, p=m, frame_weights=weights)
+            frames, blocks = choose_blocks(pool, lay, self.cfg, p=m)
             if len(frames) < m * lay.blocks_per_canvas:
                 break
             selections.append((frames, blocks))
@@ -190,14 +188,9 @@ def choose_blocks(
     cfg: CodecConfig,
     *,
     p: int | None = None,
-    frame_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(frames, blocks)`` (``int64 [n * B]``) of the group's full P-canvases (``n <= p``, default
     ``layout.p_per_group``; ``p`` strata), in packing order.
-
-    ``frame_weights`` (``[len(pool)]``, content allocation: activity / the group's max activity) scale
-    each frame's block scores, so that still frames, whose per-frame normalised saliency looks like
-    any other's, lose against moving ones.
 
     Only whole canvases are kept (the lowest-scored leftover blocks are dropped); packing order is
     ``(frame, block row, block col)``.
@@ -209,8 +202,6 @@ def choose_blocks(
     if not pool or p <= 0:
         return chosen_frames, chosen_blocks
     scores = np.stack([c.blocks for c in pool])
-    if frame_weights is not None:
-        scores = scores * np.asarray(frame_weights, dtype=np.float64)[:, None]
     if cfg.bitcost_prior_beta > 0:
         bits = np.asarray([c.bits for c in pool], dtype=np.float64)
         b_hat = bits / max(bits.max(), 1.0)
