@@ -12,8 +12,9 @@ geometry for that clip, the same size a uniform frame gets), every method report
 * ``still/act``: tokens per second inside the static stretch / tokens per second outside it.
 
 Methods: ``uniform`` (``B`` evenly spaced frames) and the codec variants of ``VARIANTS`` (``official`` =
-today's official-like behaviour: ceiling budget, fixed 1 + 3 canvases, no camera compensation, legacy
-candidates). One table is printed (per clip and budget), a summary table (mean over clips) and one PNG
+the official-like behaviour before issue 8: ceiling budget, fixed 1 + 3 canvases, no camera compensation,
+legacy candidates; ``default`` = the current defaults, i.e. ``target+content+median``; variants with the
+same resolved configuration are measured once). One table is printed (per clip and budget), a summary table (mean over clips) and one PNG
 plot; the machine's load average is printed before and after (the benchmark measures coverage, not time).
 
 Usage::
@@ -74,6 +75,7 @@ VARIANTS: dict[str, dict] = {
         "mv_compensate": "median",
         "candidates_per_canvas": 16,
     },
+    "default+frame_power0.5": {"activity_frame_power": 0.5},
     "default": {},
 }
 
@@ -305,6 +307,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="3 clips, budgets 4/8/32/128 (a few minutes)")
     ap.add_argument("--budgets", type=int, nargs="*", help="budgets in frames' worth")
     ap.add_argument("--methods", nargs="*", help=f"codec variants (default: all of {list(VARIANTS)})")
+    ap.add_argument("--clips", nargs="*", help="only these clips (names as printed)")
     ap.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "llava_ov2_bench_cov")
     ap.add_argument("--out", type=Path, default=None, help="folder for results.json and coverage.png")
     args = ap.parse_args()
@@ -341,7 +344,13 @@ def main() -> None:
     ]
     rows: list[list[str]] = []
     t_start = time.perf_counter()
-    for name, spec in clip_specs(args.quick).items():
+    specs = clip_specs(args.quick)
+    if args.clips:
+        unknown_clips = sorted(set(args.clips) - set(specs))
+        if unknown_clips:
+            ap.error(f"unknown clip(s) {unknown_clips}; choose from {list(specs)}")
+        specs = {k: v for k, v in specs.items() if k in args.clips}
+    for name, spec in specs.items():
         clip = cached_clip(name, spec, args.cache_dir)
         tau = frame_tokens(spec, cfg)
         for bf in budgets:

@@ -184,3 +184,16 @@ def test_content_allocation_gives_the_still_stretch_fewer_p_tokens(jump_clip):
     assert content.num_tokens == fixed.num_tokens  # same spend, different places
     assert still_share(content) < still_share(fixed)
     assert {g.num_canvases for g in fixed.groups} == {4}
+
+
+def test_activity_frame_power_moves_p_tokens_off_still_frames(jump_clip):
+    def still_share(tok):
+        t = tok.token_timestamps[tok.token_role == ROLE_P]
+        return float(((t >= 6.0) & (t < 18.0)).mean())
+
+    budget = 8 * canvas_tokens((240, 320), CodecConfig())
+    plain = tokenize_video(jump_clip.path, max_visual_tokens=budget)
+    weighted = tokenize_video(jump_clip.path, max_visual_tokens=budget, activity_frame_power=1.0)
+    assert weighted.num_tokens == plain.num_tokens
+    assert still_share(weighted) <= still_share(plain)
+    assert not np.array_equal(weighted.source_positions, plain.source_positions)

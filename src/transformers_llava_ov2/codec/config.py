@@ -62,6 +62,7 @@ _NON_NEGATIVE_FLOATS = (
     "rank_penalty",
     "alpha_peak",
     "bitcost_prior_beta",
+    "activity_frame_power",
     "letterbox_dark_threshold",
     "black_y_mean",
     "black_y_std",
@@ -93,6 +94,9 @@ class CodecConfig:
             official ``m_g`` P-canvases in every group).
         max_p_canvases_per_group: cap on the P-canvases of one group (content allocation and the target
             policy).
+        activity_frame_power: content allocation only: inside a group, each frame's block scores are
+            scaled by ``(activity / group max activity) ** power`` (0 = off, default): fewer P-tokens on
+            still frames of a mixed group, but fewer distinct frames (``docs/codec.md`` benchmark).
         max_groups: cap on the number of groups (anchors are subsampled evenly beyond it); 8 groups x 4
             canvases = the 32-canvas target of the released inference recipe.
         min_group_frames: minimum frames between consecutive anchors (a group has at least this many
@@ -172,6 +176,7 @@ class CodecConfig:
     budget_policy: str = "target"
     p_allocation: str = "content"
     max_p_canvases_per_group: int = 12
+    activity_frame_power: float = 0.0
     max_groups: int = 8
     min_group_frames: int = 4
 

@@ -118,8 +118,12 @@ class GroupBuilder:
         selections: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0, np.int64), np.zeros(0, np.int64))]
         pixels: dict[tuple[int, int], np.ndarray] = {}
         by_index = {c.index: c for c in members}
+        act = np.asarray([c.activity for c in pool], dtype=np.float64)
+        weights = None
+        if self.cfg.activity_frame_power > 0 and len(act) and act.max() > 0:
+            weights = (act / act.max()) ** self.cfg.activity_frame_power
         for m in range(1, self.content_cap + 1):
-            frames, blocks = choose_blocks(pool, lay, self.cfg, p=m)
+            frames, blocks = choose_blocks(pool, lay, self.cfg, p=m, frame_weights=weights)
             if len(frames) < m * lay.blocks_per_canvas:
                 break
             selections.append((frames, blocks))
@@ -188,9 +192,12 @@ def choose_blocks(
     cfg: CodecConfig,
     *,
     p: int | None = None,
+    frame_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(frames, blocks)`` (``int64 [n * B]``) of the group's full P-canvases (``n <= p``, default
     ``layout.p_per_group``; ``p`` strata), in packing order.
+
+    ``frame_weights`` (``[len(pool)]``) scale each frame's block scores (``activity_frame_power``).
 
     Only whole canvases are kept (the lowest-scored leftover blocks are dropped); packing order is
     ``(frame, block row, block col)``.
@@ -202,6 +209,8 @@ def choose_blocks(
     if not pool or p <= 0:
         return chosen_frames, chosen_blocks
     scores = np.stack([c.blocks for c in pool])
+    if frame_weights is not None:
+        scores = scores * np.asarray(frame_weights, dtype=np.float64)[:, None]
     if cfg.bitcost_prior_beta > 0:
         bits = np.asarray([c.bits for c in pool], dtype=np.float64)
         b_hat = bits / max(bits.max(), 1.0)
