@@ -6,6 +6,9 @@ Every constant of the algorithm is a field here. Defaults follow the public trai
 to the released p14 / merge-2 checkpoint's inference recipe (``patch_size=14``, factor 28,
 ``max_pixels=150000``). Where the paper and the code differ, the code's choice is the default and the
 paper's variant is an option (``energy="raw"``, ``rank_attenuation="linear"``, ``bitcost_prior_beta>0``).
+Three defaults differ from the code on purpose, chosen by ``perf/bench_coverage.py`` (``docs/codec.md``
+§ "Coverage benchmark"): ``budget_policy="target"``, ``p_allocation="content"`` and
+``mv_compensate="median"``; ``"ceiling"``, ``"fixed"`` and ``"none"`` reproduce the code.
 """
 
 from __future__ import annotations
