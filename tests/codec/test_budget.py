@@ -197,3 +197,10 @@ def test_activity_frame_power_moves_p_tokens_off_still_frames(jump_clip):
     assert weighted.num_tokens == plain.num_tokens
     assert still_share(weighted) <= still_share(plain)
     assert not np.array_equal(weighted.source_positions, plain.source_positions)
+
+
+def test_short_clip_reports_why_the_target_is_not_reached(mv_clip):
+    tok = tokenize_video(mv_clip.path, max_visual_tokens=100_000)
+    assert tok.budget.policy == "target" and tok.budget.requested_tokens == 100_000
+    assert tok.num_tokens < 90_000 and tok.budget.spent_tokens == tok.num_tokens
+    assert "holds" in tok.budget.reason or "filled" in tok.budget.reason, tok.budget.reason
