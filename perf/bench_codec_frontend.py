@@ -15,6 +15,12 @@ Usage::
 
     python perf/bench_codec_frontend.py            # 60 s and 30 s clips, 3 repeats
     python perf/bench_codec_frontend.py --quick    # 12 s and 6 s clips, 2 repeats
+    python perf/bench_codec_frontend.py --side-by-side-only --video clip.mp4  # ratios only
+
+Every clip (the synthetic one and ``--video`` clips, by default the real phone clip
+``shared/videos/beach_puzzle_360x640.mp4`` when present) is also measured side by side: plain AUTO decode,
+the physical floor (slice-threaded decode with motion-vector export, what the tokenizer must do) and
+``tokenize_video``.
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+DEFAULT_REAL = [
+    REPO.parent / "shared" / "videos" / "beach_puzzle_360x640.mp4",
+    Path("/work/shared/videos/beach_puzzle_360x640.mp4"),
+]
 
 
 def make_clip(seconds: float, cache_dir: Path) -> Path:
@@ -78,6 +88,54 @@ def decode_only(path: Path) -> float:
         for _ in container.decode(stream):
             pass
     return time.perf_counter() - t0
+
+
+def decode_mvs_slice(path: Path) -> float:
+    """The physical floor of the tokenizer's decode: slice threading (deterministic motion-vector export,
+    as ``CodecConfig.thread_type="SLICE"``), ``flags2=+export_mvs`` and the vectors read as arrays."""
+    import av
+
+    t0 = time.perf_counter()
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "SLICE"
+        stream.codec_context.options = {"flags2": "+export_mvs"}
+        for frame in container.decode(stream):
+            sd = frame.side_data.get("MOTION_VECTORS")
+            if sd is not None:
+                sd.to_ndarray()
+    return time.perf_counter() - t0
+
+
+def side_by_side(path: Path, repeats: int) -> None:
+    """Plain AUTO decode, the SLICE + MV-export floor and ``tokenize_video``, interleaved (medians)."""
+    decode_only(path)
+    tokenize(path)
+    runs: dict[str, list[float]] = {"decode": [], "floor": [], "tokenize": []}
+    tokens = None
+    for _ in range(repeats):
+        runs["decode"].append(decode_only(path))
+        runs["floor"].append(decode_mvs_slice(path))
+        seconds, tokens = tokenize(path)
+        runs["tokenize"].append(seconds)
+    assert tokens is not None
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    print(
+        f"\n{path.name}: {tokens.total_frames} frames, {tokens.duration:.1f} s, "
+        f"{tokens.backend_info.get('candidates')} candidates, {tokens.num_tokens} tokens; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        f"  plain decode (AUTO) {med['decode']:.3f} s | decode SLICE + MV export (floor) {med['floor']:.3f} s "
+        f"| tokenize_video {med['tokenize']:.3f} s"
+    )
+    print(
+        f"  tokenize / plain decode = {med['tokenize'] / med['decode']:.2f}x (target <= 1.5x); "
+        f"floor / plain decode = {med['floor'] / med['decode']:.2f}x; "
+        f"tokenize / floor = {med['tokenize'] / med['floor']:.2f}x"
+    )
+    stages = tokens.stage_seconds
+    print("  stages (last run): " + ", ".join(f"{k} {v:.3f}" for k, v in stages.items()))
 
 
 def tokenize(path: Path, **overrides):
@@ -149,6 +207,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "llava_ov2_bench")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--video",
+        type=Path,
+        nargs="*",
+        default=[p for p in DEFAULT_REAL if p.exists()],
+        help="real clips measured side by side too (plain decode, floor, tokenize)",
+    )
+    parser.add_argument("--side-by-side-only", action="store_true", help="skip the per-stage and RSS parts")
     args = parser.parse_args()
     if args.child:
         child(*args.child)
@@ -160,6 +226,11 @@ def main() -> None:
     clip = make_clip(long_s, args.cache_dir)
     clip_short = make_clip(short_s, args.cache_dir)
     print(f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
+
+    for path in [clip, *args.video]:
+        side_by_side(path, repeats)
+    if args.side_by_side_only:
+        return
 
     # warm up (imports, page cache)
     decode_only(clip)

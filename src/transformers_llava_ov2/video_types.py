@@ -135,6 +135,41 @@ class BitCostTimeline:
 
 
 @dataclass(frozen=True)
+class CodecBudget:
+    """How a codec tokenization used its token budget.
+
+    Attributes:
+        policy: ``"target"`` (the budget is the amount to spend) or ``"ceiling"`` (it only caps).
+        requested_tokens: ``max_visual_tokens`` asked for, or ``None`` (no budget).
+        planned_tokens: tokens of the planned layout (canvases x tokens per canvas).
+        spent_tokens: LLM tokens actually emitted (= ``CodecTokens.num_tokens``).
+        reason: why less than 90 % of the request was spent (``None`` when it was, or without a budget).
+    """
+
+    policy: str
+    requested_tokens: int | None
+    planned_tokens: int
+    spent_tokens: int
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.policy not in ("target", "ceiling"):
+            raise ValueError(f"CodecBudget.policy must be 'target' or 'ceiling', got {self.policy!r}")
+        req = self.requested_tokens
+        if req is not None and (isinstance(req, bool) or not isinstance(req, int) or req < 1):
+            raise ValueError(f"CodecBudget.requested_tokens must be None or an int >= 1, got {req!r}")
+        for name in ("planned_tokens", "spent_tokens"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"CodecBudget.{name} must be an int >= 0, got {v!r}")
+
+    @property
+    def spent_fraction(self) -> float | None:
+        """``spent / requested`` (``None`` without a budget)."""
+        return None if self.requested_tokens is None else self.spent_tokens / self.requested_tokens
+
+
+@dataclass(frozen=True)
 class CodecTokens:
     """Codec-stream tokenization of one video: compact I/P canvases plus per-patch source metadata.
 
@@ -164,6 +199,7 @@ class CodecTokens:
         timeline: the bit-cost timeline and group boundaries (for plots and debugging).
         stage_seconds: wall time of each stage (``{"probe": .., "gop": .., "decode": .., ...}``).
         backend_info: free-form facts about how the signals were obtained (e.g. ``{"motion": "mv"}``).
+        budget: requested vs spent tokens and why the budget was not used (:class:`CodecBudget`).
     """
 
     canvases: np.ndarray
@@ -185,6 +221,7 @@ class CodecTokens:
     timeline: BitCostTimeline | None = None
     stage_seconds: dict = field(default_factory=dict)
     backend_info: dict = field(default_factory=dict)
+    budget: CodecBudget | None = None
 
     def __post_init__(self) -> None:
         c = self.canvases
@@ -201,6 +238,11 @@ class CodecTokens:
                 raise ValueError(f"CodecTokens.{name} has {len(getattr(self, name))} rows, expected {n}")
         if n and int(self.source_positions[:, 0].min()) < 0:
             raise ValueError("CodecTokens.source_positions contains padding (t < 0); padding is not allowed")
+        if self.budget is not None and self.budget.spent_tokens != self.num_tokens:
+            raise ValueError(
+                f"CodecTokens.budget.spent_tokens ({self.budget.spent_tokens}) must equal num_tokens "
+                f"({self.num_tokens})"
+            )
 
     @property
     def num_canvases(self) -> int:

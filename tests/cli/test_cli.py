@@ -123,6 +123,20 @@ def test_codec_tiny_budget_still_tokenizes(tmp_path, capsys):
     assert 1 <= summary["num_tokens"] <= 8 and summary["pictures"] == []
 
 
+@pytest.mark.skipif(not HAS_CODEC, reason="the codec tokenizer (codec.tokenize_video) is not available yet")
+def test_codec_summary_reports_an_unspent_budget(tmp_path, capsys):
+    argv = ["tokenize", "--out", str(tmp_path), "-q", "--no-pictures", "--max-visual-tokens", "200000"]
+    rc = main([*argv, "--budget-policy", "ceiling"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert (
+        "budget   : requested 200000" in captured.out and "not spent: budget_policy='ceiling'" in captured.out
+    )
+    budget = json.loads((tmp_path / "summary.json").read_text())["budget"]
+    assert budget["policy"] == "ceiling" and budget["requested_tokens"] == 200000
+    assert budget["spent_tokens"] < 0.9 * 200000 and "ceiling" in budget["reason"]
+
+
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [

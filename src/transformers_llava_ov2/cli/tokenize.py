@@ -37,6 +37,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     tok.add_argument("--num-canvases", type=positive_int, metavar="N", help="codec: canvas budget")
     tok.add_argument("--max-pixels", type=positive_int, metavar="PX", help="max pixels of a canvas / frame")
+    tok.add_argument(
+        "--budget-policy",
+        choices=("target", "ceiling"),
+        help="codec: spend --max-visual-tokens (target, default) or only cap by it (ceiling)",
+    )
     tok.add_argument("--fps", type=positive_float, help=f"frames: sampling rate (default {VideoOptions.fps})")
     tok.add_argument("--num-frames", type=positive_int, metavar="N", help="frames: fixed frame count")
     tok.add_argument(
@@ -72,6 +77,7 @@ def _options(args: argparse.Namespace, backend: str) -> Any:
     kwargs: dict[str, Any] = {"video_backend": backend, "max_visual_tokens": args.max_visual_tokens}
     if backend == "codec":
         codec = {"num_canvases": args.num_canvases, "max_pixels": args.max_pixels}
+        codec["budget_policy"] = args.budget_policy
         kwargs["codec_config"] = {k: v for k, v in codec.items() if v is not None}
     else:
         kwargs.update(fps=args.fps, num_frames=args.num_frames, min_frames=args.min_frames)

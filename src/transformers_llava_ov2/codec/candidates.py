@@ -3,12 +3,14 @@
 ``seq_len = clamp(candidates_per_canvas * planned_canvases, min_candidates, max_candidates)`` (capped at the
 frame count) frames are drawn by the energy CDF: bin ``b`` gets a share of
 ``(1 - uniform_mix) * E_b + uniform_mix * mean(E)`` (at most ``max_candidates_per_bin``, remainders to the
-largest fractional parts), spread evenly over the frames of the bin; the frames around the highest-energy
+largest fractional parts), spread evenly over the frames of the bin (:func:`spread_in_bin`); the frames around the highest-energy
 bins ("peaks") and every group anchor are added, and every group gets at least ``m_g + 1`` candidates
 when it has the frames.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -16,13 +18,57 @@ from .config import CodecConfig
 from .gop import GopPlan, GroupSpec
 from .probe import StreamProbe
 
-__all__ = ["candidate_count", "sample_candidates"]
+__all__ = ["candidate_count", "official_image_estimate", "sample_candidates", "spread_in_bin"]
 
 
-def candidate_count(num_canvases: int, total_frames: int, config: CodecConfig) -> int:
-    """``clamp(candidates_per_canvas * num_canvases, min_candidates, max_candidates)``, at most the frames."""
-    want = min(max(config.candidates_per_canvas * num_canvases, config.min_candidates), config.max_candidates)
+def official_image_estimate(duration: float, patches_per_canvas: int, k_target: int) -> int:
+    """The official generator's canvas-count estimate that sizes its candidate pool.
+
+    Images by duration (``<= 7 s``: 8, ``<= 12 s``: 12, else ``ceil(1.2 * duration)``), capped by the
+    resolution tier of ``S_full`` patches per canvas (``>= 7000``: 4 / 8 for clips up to / over 6 s,
+    ``>= 2500``: 8 / 12, else 12 / 28) and by ``30000 // S_full``, rounded down to a multiple of 4; then
+    ``max(4 * K_tar, that)``.
+    """
+    if duration <= 7:
+        n = 8
+    elif duration <= 12:
+        n = 12
+    else:
+        n = math.ceil(1.2 * duration)
+    short = duration <= 6
+    if patches_per_canvas >= 7000:
+        tier = 4 if short else 8
+    elif patches_per_canvas >= 2500:
+        tier = 8 if short else 12
+    else:
+        tier = 12 if short else 28
+    n = min(n, tier, 30000 // max(1, patches_per_canvas)) // 4 * 4
+    return int(max(4 * k_target, n))
+
+
+def candidate_count(
+    num_canvases: int, total_frames: int, config: CodecConfig, *, official_estimate: int | None = None
+) -> int:
+    """``clamp(candidates_per_canvas * canvases, min_candidates, max_candidates)``, at most the frames.
+
+    ``canvases`` is ``num_canvases``, or with ``candidate_rule="official"`` the larger of it and
+    ``official_estimate`` (:func:`official_image_estimate`).
+    """
+    canvases = num_canvases
+    if config.candidate_rule == "official" and official_estimate is not None:
+        canvases = max(canvases, official_estimate)
+    want = min(max(config.candidates_per_canvas * canvases, config.min_candidates), config.max_candidates)
     return int(min(want, total_frames))
+
+
+def spread_in_bin(lo: int, hi: int, count: int, rule: str = "official") -> np.ndarray:
+    """``count`` evenly spaced frames of ``[lo, hi]``: ``"official"`` truncates the positions and puts a
+    single frame in the middle; ``"legacy"`` rounds them (a single frame at ``lo``)."""
+    if rule == "official":
+        if count == 1:
+            return np.asarray([(lo + hi) // 2], dtype=np.int64)
+        return np.floor(np.linspace(lo, hi, count) + 1e-9).astype(np.int64)
+    return np.round(np.linspace(lo, hi, count)).astype(np.int64)
 
 
 def _allocate(weights: np.ndarray, total: int, caps: np.ndarray) -> np.ndarray:
@@ -83,7 +129,7 @@ def sample_candidates(
     for b in np.flatnonzero(counts):
         lo = int(first_in_bin[b])
         hi = lo + int(frames_per_bin[b]) - 1
-        chosen.update(int(x) for x in np.round(np.linspace(lo, hi, int(counts[b]))).astype(np.int64))
+        chosen.update(int(x) for x in spread_in_bin(lo, hi, int(counts[b]), config.candidate_rule))
 
     # peaks: frames around the centres of the highest-energy bins
     k = int(min(config.peaks_cap, round(plan.duration * config.peaks_per_second), nb))

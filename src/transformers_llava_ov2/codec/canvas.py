@@ -12,6 +12,10 @@ Budget rule (:func:`choose_layout`), ``G`` groups planned, ``c = 1 + m_g`` canva
    but not below ``budget_min_pixels``; if that is not enough drop groups
    (``G = T // (c * tokens(min canvas))``), then P-canvases, and only then shrink below
    ``budget_min_pixels`` (down to one token per canvas).
+
+With ``budget_policy="target"`` (:func:`target_canvases`) a budget larger than this layout spends is used
+up by more groups and P-canvases at full resolution (the caller re-plans the groups); ``p_total`` is the
+number of P-canvases to share among the groups (:func:`fixed_p_counts` for the fixed rule).
 """
 
 from __future__ import annotations
@@ -23,7 +27,19 @@ import numpy as np
 
 from .config import CodecConfig
 
-__all__ = ["CanvasLayout", "block_grid_positions", "choose_layout", "pack_p_canvas", "smart_resize"]
+__all__ = [
+    "CanvasLayout",
+    "block_grid_positions",
+    "canvas_tokens",
+    "choose_layout",
+    "content_p_counts",
+    "fixed_p_counts",
+    "grown_layout",
+    "p_canvas_positions",
+    "pack_p_canvas",
+    "smart_resize",
+    "target_canvases",
+]
 
 
 def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
@@ -67,6 +83,16 @@ class CanvasLayout:
     patch_size: int
     merge_size: int
     reason: str = "default"
+    p_total: int | None = None
+
+    @property
+    def total_p(self) -> int:
+        """P-canvases to share among the groups (``num_groups * p_per_group`` unless set)."""
+        return self.num_groups * self.p_per_group if self.p_total is None else self.p_total
+
+    @property
+    def num_canvases(self) -> int:
+        return self.num_groups + self.total_p
 
     @property
     def tokens_per_canvas(self) -> int:
@@ -84,7 +110,7 @@ class CanvasLayout:
 
     @property
     def max_tokens(self) -> int:
-        return self.num_groups * (1 + self.p_per_group) * self.tokens_per_canvas
+        return self.num_canvases * self.tokens_per_canvas
 
 
 def _fit(height: int, width: int, cfg: CodecConfig, tokens: int) -> tuple[int, int]:
@@ -157,6 +183,77 @@ def choose_layout(frame_hw: tuple[int, int], num_groups: int, cfg: CodecConfig) 
     )
 
 
+def canvas_tokens(frame_hw: tuple[int, int], cfg: CodecConfig) -> int:
+    """LLM tokens of one full-resolution canvas (``smart_resize`` at ``max_pixels``) of a frame."""
+    h, w = smart_resize(frame_hw[0], frame_hw[1], cfg.factor, cfg.min_pixels, cfg.max_pixels)
+    return (h // cfg.patch_size) * (w // cfg.patch_size) // cfg.merge_size**2
+
+
+def target_canvases(frame_hw: tuple[int, int], layout: CanvasLayout, cfg: CodecConfig) -> int | None:
+    """Full-resolution canvases that spend ``max_visual_tokens`` under the ``"target"`` policy when they
+    spend more of it than ``layout`` (more canvases than it holds, or a layout shrunk under the budget
+    that lost tokens to rounding), else ``None`` (no budget, a canvas budget, or ``"ceiling"``)."""
+    if cfg.budget_policy != "target" or cfg.max_visual_tokens is None or cfg.num_canvases is not None:
+        return None
+    tokens = canvas_tokens(frame_hw, cfg)
+    want = cfg.max_visual_tokens // tokens
+    if want > layout.num_canvases or (want >= 1 and want * tokens > layout.max_tokens):
+        return want
+    return None
+
+
+def grown_layout(frame_hw: tuple[int, int], num_groups: int, canvases: int, cfg: CodecConfig) -> CanvasLayout:
+    """``canvases`` full-resolution canvases over ``num_groups`` groups (P-canvases capped per group)."""
+    h, w = smart_resize(frame_hw[0], frame_hw[1], cfg.factor, cfg.min_pixels, cfg.max_pixels)
+    groups = max(1, num_groups)
+    cap = cfg.max_p_canvases_per_group
+    p_total = max(0, min(canvases - groups, groups * cap))
+    return CanvasLayout(
+        canvas_hw=(h, w),
+        grid_hw=(h // cfg.patch_size, w // cfg.patch_size),
+        num_groups=groups,
+        p_per_group=min(cap, -(-p_total // groups)),
+        patch_size=cfg.patch_size,
+        merge_size=cfg.merge_size,
+        reason="max_visual_tokens: target (more groups and P-canvases)",
+        p_total=p_total,
+    )
+
+
+def fixed_p_counts(layout: CanvasLayout, weights: np.ndarray) -> np.ndarray:
+    """``int64 [G]`` P-canvases per group under the fixed rule: ``total_p`` shared evenly, the remainder
+    to the groups of largest ``weights`` (bit cost); ``p_per_group`` each when ``total_p`` is its multiple."""
+    g = layout.num_groups
+    base, extra = divmod(layout.total_p, g)
+    counts = np.full(g, base, dtype=np.int64)
+    if extra:
+        counts[np.argsort(-np.asarray(weights, dtype=np.float64), kind="stable")[:extra]] += 1
+    return np.minimum(counts, max(layout.p_per_group, base))
+
+
+def content_p_counts(total: int, weights: np.ndarray, caps: np.ndarray) -> np.ndarray:
+    """``int64 [G]`` P-canvases per group proportional to ``weights`` (largest remainders), each at most
+    its cap, summing to ``min(total, caps.sum())``; groups of zero weight get none unless needed."""
+    caps = np.maximum(np.asarray(caps, dtype=np.int64), 0)
+    w = np.maximum(np.asarray(weights, dtype=np.float64), 0.0)
+    counts = np.zeros(len(caps), dtype=np.int64)
+    remaining = int(min(total, caps.sum()))
+    while remaining > 0:
+        open_ = counts < caps
+        ww = np.where(open_, w, 0.0)
+        if ww.sum() <= 0:
+            ww = open_.astype(np.float64)
+        ideal = ww / ww.sum() * remaining
+        add = np.minimum(np.floor(ideal).astype(np.int64), caps - counts)
+        if add.sum() == 0:  # hand out one at a time by largest remainder (then weight)
+            order = np.lexsort((np.arange(len(w)), -ww, -(ideal - np.floor(ideal))))
+            b = next(int(i) for i in order if counts[i] < caps[i])
+            add[b] = 1
+        counts += add
+        remaining -= int(add.sum())
+    return counts
+
+
 def block_grid_positions(
     grid_hw: tuple[int, int], merge: int, block: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -187,7 +284,6 @@ def pack_p_canvas(
         canvas raster order.
     """
     H, W = layout.canvas_hw
-    gh, gw = layout.grid_hw
     m, p = layout.merge_size, layout.patch_size
     bh, bw = layout.blocks_hw
     s = m * p
@@ -200,7 +296,17 @@ def pack_p_canvas(
         img = sources[int(frame_ids[slot])]
         y, x = int(src_r[slot]) * s, int(src_c[slot]) * s
         canvas[r * s : (r + 1) * s, c * s : (c + 1) * s] = img[y : y + s, x : x + s]
-    # positions: canvas patch (R, C) belongs to slot (R//m, C//m), offset (R%m, C%m)
+    return canvas, p_canvas_positions(frame_ids, blocks, layout)
+
+
+def p_canvas_positions(frame_ids: np.ndarray, blocks: np.ndarray, layout: CanvasLayout) -> np.ndarray:
+    """``int64 [h*w, 3]`` positions ``(t, src_row, src_col)`` of a P-canvas packed with ``blocks`` of
+    ``frame_ids`` in block-raster slots, in canvas raster order."""
+    gh, gw = layout.grid_hw
+    m = layout.merge_size
+    bw = layout.blocks_hw[1]
+    src_r, src_c = np.divmod(np.asarray(blocks, dtype=np.int64), bw)
+    # canvas patch (R, C) belongs to slot (R//m, C//m), offset (R%m, C%m)
     rows, cols = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
     slot = (rows // m) * bw + (cols // m)
     pos = np.stack(
@@ -211,7 +317,7 @@ def pack_p_canvas(
         ],
         axis=-1,
     ).reshape(-1, 3)
-    return canvas, pos
+    return pos
 
 
 def i_canvas_positions(frame_id: int, grid_hw: tuple[int, int]) -> np.ndarray:

@@ -6,6 +6,9 @@ Every constant of the algorithm is a field here. Defaults follow the public trai
 to the released p14 / merge-2 checkpoint's inference recipe (``patch_size=14``, factor 28,
 ``max_pixels=150000``). Where the paper and the code differ, the code's choice is the default and the
 paper's variant is an option (``energy="raw"``, ``rank_attenuation="linear"``, ``bitcost_prior_beta>0``).
+Three defaults differ from the code on purpose, chosen by ``perf/bench_coverage.py`` (``docs/codec.md``
+§ "Coverage benchmark"): ``budget_policy="target"``, ``p_allocation="content"`` and
+``mv_compensate="median"``; ``"ceiling"``, ``"fixed"`` and ``"none"`` reproduce the code.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "energy": ("log1p", "raw"),
     "anchor_mode": ("midpoint", "start"),
     "motion": ("auto", "mv", "residual-only"),
-    "mv_compensate": ("none", "median"),
+    "mv_compensate": ("none", "median", "affine"),
+    "budget_policy": ("target", "ceiling"),
+    "p_allocation": ("content", "fixed"),
+    "candidate_rule": ("official", "legacy"),
     "mv_direction": ("l0", "both"),
     "rank_attenuation": ("sqrt", "linear"),
     "thread_type": ("AUTO", "FRAME", "SLICE", "NONE"),
@@ -40,6 +46,7 @@ _POSITIVE_INTS = (
     "max_candidates",
     "max_candidates_per_bin",
     "analysis_downsample",
+    "max_p_canvases_per_group",
 )
 _NON_NEGATIVE_INTS = (
     "p_canvases_per_group",
@@ -58,6 +65,7 @@ _NON_NEGATIVE_FLOATS = (
     "rank_penalty",
     "alpha_peak",
     "bitcost_prior_beta",
+    "activity_frame_power",
     "letterbox_dark_threshold",
     "black_y_mean",
     "black_y_std",
@@ -78,7 +86,20 @@ class CodecConfig:
         num_canvases: total canvas budget, or ``None``.
         budget_min_pixels: when a token budget is set, canvases are shrunk no further than this many
             pixels before whole groups are dropped instead (see ``docs/codec.md``).
-        p_canvases_per_group: ``m_g``, P-canvases per group (each group has 1 I-canvas + ``m_g``).
+        p_canvases_per_group: ``m_g``, P-canvases per group (each group has 1 I-canvas + ``m_g``); with
+            ``p_allocation="content"`` the average, the groups' shares following their activity.
+        budget_policy: ``"target"`` (default): ``max_visual_tokens`` is the amount to spend; the planner
+            adds groups (shorter energy segments) and P-canvases when the default layout would spend less
+            than the budget; ``"ceiling"``: the budget only caps the default layout (the official-like
+            behaviour: at most ``max_groups`` groups of ``1 + m_g`` canvases). ``docs/codec.md`` § "Budget".
+        p_allocation: ``"content"`` (P-canvases per group follow the group's share of motion/residual
+            activity, a still group keeps its I-canvas and few or no P-canvases) or ``"fixed"`` (the
+            official ``m_g`` P-canvases in every group).
+        max_p_canvases_per_group: cap on the P-canvases of one group (content allocation and the target
+            policy).
+        activity_frame_power: content allocation only: inside a group, each frame's block scores are
+            scaled by ``(activity / group max activity) ** power`` (0 = off, default): fewer P-tokens on
+            still frames of a mixed group, but fewer distinct frames (``docs/codec.md`` benchmark).
         max_groups: cap on the number of groups (anchors are subsampled evenly beyond it); 8 groups x 4
             canvases = the 32-canvas target of the released inference recipe.
         min_group_frames: minimum frames between consecutive anchors (a group has at least this many
@@ -102,6 +123,10 @@ class CodecConfig:
         tail_anchor_min_seconds: midpoint mode drops the last anchor when its group is shorter.
 
     Candidate frames (the information-reweighted timeline):
+        candidate_rule: ``"official"`` (evenly spaced positions truncated within an energy bin, a
+            single-candidate bin takes its middle frame, pool = ``candidates_per_canvas`` x the official
+            budget estimate, at least the planned canvases) or ``"legacy"`` (rounded positions, a single
+            candidate at the bin's first frame, pool = ``candidates_per_canvas`` x planned canvases).
         candidates_per_canvas / min_candidates / max_candidates: ``seq_len =
             clamp(candidates_per_canvas * canvases, min_candidates, max_candidates)``.
         uniform_mix: weight of the uniform component in the energy-CDF sampler.
@@ -115,7 +140,9 @@ class CodecConfig:
         reencode_preset / reencode_crf: x264 settings of that re-encode.
         mv_unit_div / mv_percentile / res_percentile / w_mv / w_res: official normalisation and fusion
             (``docs/codec.md`` § "4. Saliency and selection").
-        mv_compensate: ``"none"`` or ``"median"`` (subtract the per-frame median vector).
+        mv_compensate: camera-motion compensation before scoring: ``"none"`` (official), ``"median"``
+            (subtract the per-frame median vector) or ``"affine"`` (subtract a robust per-frame affine
+            fit of the vector field: pans, zooms and small rotations).
         mv_direction: ``"l0"`` (code) or ``"both"`` (max of L0/L1 magnitudes).
         analysis_downsample: saliency maps are computed at canvas resolution divided by this factor
             (1 = canvas resolution, as the code does; 2 by default for speed, see ``docs/codec.md``);
@@ -149,6 +176,10 @@ class CodecConfig:
     num_canvases: int | None = None
     budget_min_pixels: int = 224 * 224
     p_canvases_per_group: int = 3
+    budget_policy: str = "target"
+    p_allocation: str = "content"
+    max_p_canvases_per_group: int = 12
+    activity_frame_power: float = 0.0
     max_groups: int = 8
     min_group_frames: int = 4
 
@@ -167,6 +198,7 @@ class CodecConfig:
     anchor_mode: str = "midpoint"
     tail_anchor_min_seconds: float = 4.0
 
+    candidate_rule: str = "official"
     candidates_per_canvas: int = 8
     min_candidates: int = 64
     max_candidates: int = 1024
@@ -185,7 +217,7 @@ class CodecConfig:
     res_percentile: float = 95.0
     w_mv: float = 1.0
     w_res: float = 1.0
-    mv_compensate: str = "none"
+    mv_compensate: str = "median"
     mv_direction: str = "l0"
     analysis_downsample: int = 2
     letterbox: bool = True

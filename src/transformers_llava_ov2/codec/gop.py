@@ -396,7 +396,8 @@ def plan_groups(
 
     Anchors closer than ``min_group_frames`` frames to the previous kept anchor are dropped (greedy), in
     midpoint mode the last anchor is dropped when its group spans less than ``tail_anchor_min_seconds``,
-    and beyond ``max_groups`` the anchors are subsampled evenly (the first is always kept).
+    and beyond ``max_groups`` the anchors are subsampled evenly, the clip's end counting as a boundary
+    (anchor positions ``floor(k * n / max_groups)``; the first is always kept).
     """
     times = probe.times
     n = probe.total_frames
@@ -417,7 +418,9 @@ def plan_groups(
     limit = config.max_groups if max_groups is None else min(max_groups, config.max_groups)
     limit = max(1, limit)
     if len(kept) > limit:
-        pick = np.unique(np.round(np.linspace(0, len(kept) - 1, limit)).astype(np.int64))
+        # evenly over the anchors with the clip's end as one more boundary (the first is kept), so the
+        # last group is not a short tail: positions floor(k * len / limit), k < limit
+        pick = np.unique(np.floor(np.linspace(0, len(kept), limit + 1)[:-1] + 1e-9).astype(np.int64))
         kept = [kept[i] for i in pick]
     groups = []
     for k, a in enumerate(kept):

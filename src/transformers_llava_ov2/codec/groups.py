@@ -1,7 +1,10 @@
 """Stages 4b and 5 for one group: its anchor, the selected blocks, its I- and P-canvases.
 
 :class:`GroupBuilder` receives the scored candidates of one group (:class:`Candidate`) when the decode
-pass has gone past the group's end, and appends a :class:`GroupOutput`. See ``docs/codec.md``
+pass has gone past the group's end, and appends a :class:`GroupOutput`. With the fixed rule each group
+gets its P-canvases at once (``p_counts``); with ``p_allocation="content"`` the group keeps only the
+pixels of the blocks it could use (its selections for 0..cap P-canvases) and its activity, and
+:meth:`GroupBuilder.close` shares the P-canvases among the groups by activity. See ``docs/codec.md``
 § "4. Saliency and selection" and § "5. Canvases, budget and output".
 """
 
@@ -13,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..video_types import ROLE_I, ROLE_P
-from .canvas import CanvasLayout, i_canvas_positions, pack_p_canvas
+from .canvas import CanvasLayout, content_p_counts, i_canvas_positions, p_canvas_positions, pack_p_canvas
 from .config import CodecConfig
 from .gop import GroupSpec
 from .saliency import FrameQuality
@@ -32,6 +35,7 @@ class Candidate:
     blocks: np.ndarray  # float64 [NB] block scores (display orientation)
     quality: FrameQuality
     rgb: np.ndarray  # uint8 [H, W, 3] canvas-size RGB (display orientation)
+    activity: float = 0.0  # saliency.frame_activity (content allocation weight)
 
 
 @dataclass
@@ -45,15 +49,45 @@ class GroupOutput:
     roles: list[int] = field(default_factory=list)
 
 
-class GroupBuilder:
-    """Stages 4b and 5 per group: the anchor, the selected blocks, the I- and P-canvases."""
+@dataclass
+class _Deferred:
+    """A finished group waiting for its P-canvas count (content allocation)."""
 
-    def __init__(self, layout: CanvasLayout, cfg: CodecConfig):
+    spec: GroupSpec
+    anchor: int
+    anchor_rgb: np.ndarray
+    weight: float
+    selections: list[tuple[np.ndarray, np.ndarray]]  # [m] -> (frames, blocks) of m full P-canvases
+    pixels: dict[tuple[int, int], np.ndarray]  # (frame, block) -> uint8 [s, s, 3]
+
+
+class GroupBuilder:
+    """Stages 4b and 5 per group: the anchor, the selected blocks, the I- and P-canvases.
+
+    Args:
+        layout: the canvas layout.
+        cfg: the configuration (``p_allocation``).
+        p_counts: ``int64 [G]`` P-canvases of each group (fixed rule); ``None``: ``layout.p_per_group``.
+    """
+
+    def __init__(self, layout: CanvasLayout, cfg: CodecConfig, p_counts: np.ndarray | None = None):
         self.layout = layout
         self.cfg = cfg
+        self.p_counts = p_counts
+        self.content = cfg.p_allocation == "content"
         self.outputs: list[GroupOutput] = []
+        self.deferred: list[_Deferred] = []
         self.t_sel = 0.0
         self.t_canvas = 0.0
+
+    @property
+    def content_cap(self) -> int:
+        """Most P-canvases one group may get under content allocation."""
+        lay = self.layout
+        avg = lay.total_p / max(1, lay.num_groups)
+        return int(
+            min(self.cfg.max_p_canvases_per_group, lay.total_p, max(lay.p_per_group, np.ceil(2.5 * avg)))
+        )
 
     def finalize(self, g: GroupSpec, members: list[Candidate]) -> None:
         """Anchor, blocks and canvases of group ``g`` from its candidates (nothing when it has none)."""
@@ -63,11 +97,83 @@ class GroupBuilder:
         members.sort(key=lambda c: c.index)
         anchor = choose_anchor(g, members)
         pool = [c for c in members if c is not anchor and c.quality.good and c.index > anchor.index]
-        chosen_frames, chosen_blocks = choose_blocks(pool, self.layout, self.cfg)
+        if self.content:
+            self._defer(g, anchor, members, pool)
+            self.t_sel += time.perf_counter() - t0
+            return
+        p = self.layout.p_per_group if self.p_counts is None else int(self.p_counts[g.index])
+        chosen_frames, chosen_blocks = choose_blocks(pool, self.layout, self.cfg, p=p)
         t1 = time.perf_counter()
         self.t_sel += t1 - t0
         self.outputs.append(pack_group(g, anchor, members, chosen_frames, chosen_blocks, self.layout))
         self.t_canvas += time.perf_counter() - t1
+
+    def _defer(
+        self, g: GroupSpec, anchor: Candidate, members: list[Candidate], pool: list[Candidate]
+    ) -> None:
+        """Keep the group's selections for 0..cap P-canvases, their block pixels and its weight."""
+        lay = self.layout
+        s = lay.merge_size * lay.patch_size
+        bw = lay.blocks_hw[1]
+        selections: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0, np.int64), np.zeros(0, np.int64))]
+        pixels: dict[tuple[int, int], np.ndarray] = {}
+        by_index = {c.index: c for c in members}
+        act = np.asarray([c.activity for c in pool], dtype=np.float64)
+        weights = None
+        if self.cfg.activity_frame_power > 0 and len(act) and act.max() > 0:
+            weights = (act / act.max()) ** self.cfg.activity_frame_power
+        for m in range(1, self.content_cap + 1):
+            frames, blocks = choose_blocks(pool, lay, self.cfg, p=m, frame_weights=weights)
+            if len(frames) < m * lay.blocks_per_canvas:
+                break
+            selections.append((frames, blocks))
+            for f, b in zip(frames.tolist(), blocks.tolist()):
+                if (f, b) not in pixels:
+                    r, c = divmod(b, bw)
+                    pixels[(f, b)] = by_index[f].rgb[r * s : (r + 1) * s, c * s : (c + 1) * s].copy()
+        activity = float(np.mean([c.activity for c in pool])) if pool else 0.0
+        weight = activity * max(g.end - g.start, 0.0)
+        self.deferred.append(_Deferred(g, anchor.index, anchor.rgb, weight, selections, pixels))
+
+    def close(self) -> np.ndarray | None:
+        """Content allocation: share ``layout.total_p`` among the deferred groups by weight and pack
+        them; returns the P-canvas counts (``None`` under the fixed rule)."""
+        if not self.content:
+            return None
+        t0 = time.perf_counter()
+        d = self.deferred
+        caps = np.asarray([len(x.selections) - 1 for x in d], dtype=np.int64)
+        counts = content_p_counts(self.layout.total_p, np.asarray([x.weight for x in d]), caps)
+        for x, p in zip(d, counts.tolist()):
+            out = GroupOutput(spec=x.spec, anchor=x.anchor)
+            out.canvases.append(x.anchor_rgb)
+            out.positions.append(i_canvas_positions(x.anchor, self.layout.grid_hw))
+            out.roles.append(ROLE_I)
+            frames, blocks = x.selections[p]
+            _append_p_canvases(out, frames, blocks, self.layout, lambda f, b, x=x: x.pixels[(f, b)])
+            self.outputs.append(out)
+        self.deferred = []
+        self.t_canvas += time.perf_counter() - t0
+        return counts
+
+
+def _append_p_canvases(
+    out: GroupOutput, frames: np.ndarray, blocks: np.ndarray, layout: CanvasLayout, block_px
+) -> None:
+    """Pack ``frames``/``blocks`` (``B`` per canvas) from ``block_px(frame, block) -> uint8 [s, s, 3]``."""
+    B = layout.blocks_per_canvas
+    bw = layout.blocks_hw[1]
+    s = layout.merge_size * layout.patch_size
+    H, W = layout.canvas_hw
+    for k in range(len(blocks) // B):
+        sl = slice(k * B, (k + 1) * B)
+        canvas = np.empty((H, W, 3), dtype=np.uint8)
+        for slot, (f, b) in enumerate(zip(frames[sl].tolist(), blocks[sl].tolist())):
+            r, c = divmod(slot, bw)
+            canvas[r * s : (r + 1) * s, c * s : (c + 1) * s] = block_px(f, b)
+        out.canvases.append(canvas)
+        out.positions.append(p_canvas_positions(frames[sl], blocks[sl], layout))
+        out.roles.append(ROLE_P)
 
 
 def choose_anchor(g: GroupSpec, members: list[Candidate]) -> Candidate:
@@ -81,9 +187,17 @@ def choose_anchor(g: GroupSpec, members: list[Candidate]) -> Candidate:
 
 
 def choose_blocks(
-    pool: list[Candidate], layout: CanvasLayout, cfg: CodecConfig
+    pool: list[Candidate],
+    layout: CanvasLayout,
+    cfg: CodecConfig,
+    *,
+    p: int | None = None,
+    frame_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(frames, blocks)`` (``int64 [n * B]``) of the group's full P-canvases, in packing order.
+    """``(frames, blocks)`` (``int64 [n * B]``) of the group's full P-canvases (``n <= p``, default
+    ``layout.p_per_group``; ``p`` strata), in packing order.
+
+    ``frame_weights`` (``[len(pool)]``) scale each frame's block scores (``activity_frame_power``).
 
     Only whole canvases are kept (the lowest-scored leftover blocks are dropped); packing order is
     ``(frame, block row, block col)``.
@@ -91,16 +205,19 @@ def choose_blocks(
     B = layout.blocks_per_canvas
     chosen_frames = np.zeros(0, dtype=np.int64)
     chosen_blocks = np.zeros(0, dtype=np.int64)
-    if not pool or layout.p_per_group <= 0:
+    p = layout.p_per_group if p is None else p
+    if not pool or p <= 0:
         return chosen_frames, chosen_blocks
     scores = np.stack([c.blocks for c in pool])
+    if frame_weights is not None:
+        scores = scores * np.asarray(frame_weights, dtype=np.float64)[:, None]
     if cfg.bitcost_prior_beta > 0:
         bits = np.asarray([c.bits for c in pool], dtype=np.float64)
         b_hat = bits / max(bits.max(), 1.0)
         scores = scores * (1.0 + cfg.bitcost_prior_beta * b_hat)[:, None]
     sel = select_blocks(
         scores,
-        layout.p_per_group,
+        p,
         B,
         penalty=cfg.rank_penalty,
         mode=cfg.rank_attenuation,

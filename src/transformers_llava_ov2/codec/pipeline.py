@@ -26,14 +26,14 @@ from av.video.reformatter import VideoReformatter
 from ..errors import VideoDecodeError
 from ..video.container import AV_ERRORS
 from ..video.kernels import torch_threads
-from ..video_types import BitCostTimeline, CodecTokens, GopGroup
-from .candidates import candidate_count, sample_candidates
-from .canvas import CanvasLayout, choose_layout
+from ..video_types import BitCostTimeline, CodecBudget, CodecTokens, GopGroup
+from .candidates import candidate_count, official_image_estimate, sample_candidates
+from .canvas import CanvasLayout, choose_layout, fixed_p_counts, grown_layout, target_canvases
 from .config import CodecConfig, with_overrides
 from .gop import GopPlan, GroupSpec, plan_gops, plan_groups
 from .groups import Candidate, GroupBuilder, GroupOutput
 from .probe import StreamProbe, probe_video
-from .saliency import block_scores, frame_quality, letterbox_mask, saliency_map
+from .saliency import block_scores, frame_quality, letterbox_mask, saliency_and_activity
 from .signals import DecodeReport, FrameSignals, iter_frame_signals
 
 __all__ = ["tokenize_video"]
@@ -55,6 +55,7 @@ class _Context:
     candidates: np.ndarray
     cfg: CodecConfig
     rot_k: int
+    p_counts: np.ndarray | None = None  # fixed rule: P-canvases of each group
 
     @property
     def coded_canvas(self) -> tuple[int, int]:
@@ -133,11 +134,36 @@ def _plan(source: str, probe: StreamProbe, cfg: CodecConfig) -> _Context:
         if layout.num_groups >= len(planned)
         else plan_groups(plan, probe, cfg, max_groups=layout.num_groups)
     )
-    n_canvases = len(groups) * (1 + layout.p_per_group)
-    candidates = sample_candidates(
-        probe, plan, groups, candidate_count(n_canvases, probe.total_frames, cfg), cfg
+    want = target_canvases(display_hw, layout, cfg)
+    if want is not None:  # budget_policy="target": full-resolution canvases that spend the budget
+        if want > layout.num_canvases:
+            plan, groups = _grown_groups(probe, cfg, want, plan, groups)
+        else:  # fewer groups at full resolution instead of shrunk canvases
+            fit = max(1, want // (1 + cfg.p_canvases_per_group))
+            if fit < len(groups):
+                groups = plan_groups(plan, probe, cfg, max_groups=fit)
+        layout = grown_layout(display_hw, len(groups), want, cfg)
+    p_counts = None
+    if cfg.p_allocation == "fixed":
+        p_counts = fixed_p_counts(layout, np.asarray([g.bit_cost for g in groups]))
+    official = official_image_estimate(probe.duration, layout.grid_hw[0] * layout.grid_hw[1], plan.k_target)
+    count = candidate_count(layout.num_canvases, probe.total_frames, cfg, official_estimate=official)
+    candidates = sample_candidates(probe, plan, groups, count, cfg)
+    return _Context(source, probe, plan, groups, layout, candidates, cfg, k, p_counts)
+
+
+def _grown_groups(
+    probe: StreamProbe, cfg: CodecConfig, canvases: int, plan: GopPlan, groups: list[GroupSpec]
+) -> tuple[GopPlan, list[GroupSpec]]:
+    """Re-plan with ``ceil(canvases / (1 + m_g))`` target groups (shorter energy segments, at least
+    ``min_span_seconds`` each); keeps the given plan when that yields no more groups."""
+    want = max(len(groups), -(-canvases // (1 + cfg.p_canvases_per_group)))
+    grown = cfg.replace(
+        num_groups=want, max_auto_groups=max(cfg.max_auto_groups, want), max_groups=max(cfg.max_groups, want)
     )
-    return _Context(source, probe, plan, groups, layout, candidates, cfg, k)
+    plan2 = plan_gops(probe, grown)
+    groups2 = plan_groups(plan2, probe, grown)
+    return (plan2, groups2) if len(groups2) > len(groups) else (plan, groups)
 
 
 def _plan_facts(ctx: _Context) -> dict[str, Any]:
@@ -235,8 +261,9 @@ def _run(ctx: _Context, src: _MotionSource, stages: dict[str, float], backend: d
         for sig in signals:
             consumer.add(sig)
     consumer.finish()
-    loop = time.perf_counter() - t_loop
     builder = consumer.builder
+    builder.close()
+    loop = time.perf_counter() - t_loop
     if not builder.outputs:
         reason = "no frame could be decoded"
         if report.errors:
@@ -305,7 +332,7 @@ class _SignalConsumer:
     def __init__(self, ctx: _Context, *, has_motion: bool):
         self.ctx = ctx
         self.has_motion = has_motion
-        self.builder = GroupBuilder(ctx.layout, ctx.cfg)
+        self.builder = GroupBuilder(ctx.layout, ctx.cfg, ctx.p_counts)
         self.pending: list[Candidate] = []
         self.group_idx = 0
         self.mask: np.ndarray | None = None
@@ -339,7 +366,7 @@ class _SignalConsumer:
                 self.letterbox_bbox = [int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1]
         if sig.flow is not None:
             self.mv_seen = True
-        smap = saliency_map(sig.flow, sig.residual, cfg, has_motion=self.has_motion)
+        smap, activity = saliency_and_activity(sig.flow, sig.residual, cfg, has_motion=self.has_motion)
         if self.mask is not None:
             smap = smap * self.mask
         if ctx.rot_k:
@@ -349,7 +376,7 @@ class _SignalConsumer:
         probe = ctx.probe
         bits = int(8 * probe.sizes[sig.index]) if sig.index < probe.total_frames else sig.bits
         assert sig.rgb is not None
-        return Candidate(sig.index, sig.time, bits, blocks, quality, sig.rgb)
+        return Candidate(sig.index, sig.time, bits, blocks, quality, sig.rgb, activity)
 
     def finish(self) -> None:
         """Finish the groups still open after the last signal."""
@@ -401,6 +428,15 @@ def _assemble(
         anchor_times=np.asarray([probe.times[g.anchor_frame] for g in gop_groups], dtype=np.float64),
     )
     stages_out = {k: float(v) for k, v in stages.items()}
+    m2 = cfg.merge_size**2
+    budget = _budget(ctx, len(pos) // m2)
+    backend["budget"] = {
+        "policy": budget.policy,
+        "requested_tokens": budget.requested_tokens,
+        "planned_tokens": budget.planned_tokens,
+        "spent_tokens": budget.spent_tokens,
+        "reason": budget.reason,
+    }
     return CodecTokens(
         canvases=np.stack(canvases).astype(np.uint8, copy=False),
         patch_size=cfg.patch_size,
@@ -421,6 +457,44 @@ def _assemble(
         timeline=timeline,
         stage_seconds=stages_out,
         backend_info=backend,
+        budget=budget,
+    )
+
+
+#: share of ``max_visual_tokens`` below which the result says why the budget was not used
+BUDGET_TOLERANCE = 0.9
+
+
+def _budget(ctx: _Context, spent: int) -> CodecBudget:
+    """Requested vs planned vs spent tokens, and why when less than ``BUDGET_TOLERANCE`` was spent."""
+    cfg, layout = ctx.cfg, ctx.layout
+    requested = cfg.max_visual_tokens
+    planned = layout.max_tokens
+    reason = None
+    if requested is not None and spent < BUDGET_TOLERANCE * requested:
+        if cfg.num_canvases is not None:
+            reason = f"num_canvases={cfg.num_canvases} limits the canvases"
+        elif cfg.budget_policy == "ceiling":
+            reason = (
+                f"budget_policy='ceiling': the default layout ({layout.num_groups} groups, "
+                f"{layout.num_canvases} canvases) needs only {planned} tokens"
+            )
+        elif planned < BUDGET_TOLERANCE * requested:
+            reason = (
+                f"the clip ({ctx.probe.duration:.1f} s) holds {layout.num_groups} groups (energy segments "
+                f"of at least {cfg.min_span_seconds:g} s) of at most 1 + {cfg.max_p_canvases_per_group} canvases"
+            )
+        else:
+            reason = (
+                f"{spent // max(1, layout.tokens_per_canvas)} of {layout.num_canvases} planned canvases were "
+                "filled: the groups have too few distinct frames or blocks (short, static or undecodable clip)"
+            )
+    return CodecBudget(
+        policy=cfg.budget_policy,
+        requested_tokens=requested,
+        planned_tokens=int(planned),
+        spent_tokens=int(spent),
+        reason=reason,
     )
 
 

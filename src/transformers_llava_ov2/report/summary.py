@@ -13,7 +13,7 @@ import numpy as np
 
 from ..video_types import ROLE_I
 
-__all__ = ["codec_summary", "frames_summary", "jsonable", "stage_line", "table"]
+__all__ = ["budget_line", "codec_summary", "frames_summary", "jsonable", "stage_line", "table"]
 
 
 def jsonable(obj: Any) -> Any:
@@ -50,6 +50,18 @@ def stage_line(stages: dict[str, float]) -> str:
     parts = [f"{k} {v:.3f}s" for k, v in stages.items() if k != "total"]
     total = stages.get("total", sum(stages.values()))
     return " | ".join(parts) + f" | total {total:.3f}s"
+
+
+def budget_line(budget: Any) -> str:
+    """``requested R, spent S (P %), policy X[; why not]`` of a :class:`~..video_types.CodecBudget`
+    (empty without one or without a requested budget)."""
+    if budget is None or budget.requested_tokens is None:
+        return ""
+    text = (
+        f"requested {budget.requested_tokens}, planned {budget.planned_tokens}, spent {budget.spent_tokens} "
+        f"({100 * budget.spent_fraction:.0f}%), policy {budget.policy}"
+    )
+    return text + (f"; not spent: {budget.reason}" if budget.reason else "")
 
 
 def codec_summary(tokens: Any, budget: int | None) -> tuple[str, dict[str, Any]]:
@@ -117,6 +129,9 @@ def codec_summary(tokens: Any, budget: int | None) -> tuple[str, dict[str, Any]]
         + f"; {src_frames} of {tokens.total_frames} source frames contribute tokens",
         f"  stages   : {stage_line(dict(tokens.stage_seconds))}",
     ]
+    spend = budget_line(getattr(tokens, "budget", None))
+    if spend:
+        lines.insert(-2, f"  budget   : {spend}")
     facts = [f"{k}={v}" for k, v in tokens.backend_info.items() if isinstance(v, (str, int, float, bool))]
     if facts:
         lines.append(f"  signals  : {', '.join(facts[:8])}" + (" ..." if len(facts) > 8 else ""))
@@ -146,6 +161,15 @@ def codec_summary(tokens: Any, budget: int | None) -> tuple[str, dict[str, Any]]
         "stage_seconds": dict(tokens.stage_seconds),
         "backend_info": dict(tokens.backend_info),
     }
+    if getattr(tokens, "budget", None) is not None:
+        b = tokens.budget
+        summary["budget"] = {
+            "policy": b.policy,
+            "requested_tokens": b.requested_tokens,
+            "planned_tokens": b.planned_tokens,
+            "spent_tokens": b.spent_tokens,
+            "reason": b.reason,
+        }
     if tokens.timeline is not None:
         tl = tokens.timeline
         summary["timeline"] = {
