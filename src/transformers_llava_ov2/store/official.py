@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..video_types import ROLE_I, ROLE_P, CodecTokens, GopGroup, SampledFrames
+from ..video_types import ROLE_I, ROLE_P, CodecBudget, CodecTokens, GopGroup, SampledFrames
 from .images import ImageCodec, decode_image, encode_image
 from .serialize import jsonable
 
@@ -360,6 +360,7 @@ def _own_result(
         timeline=timeline,
         stage_seconds=dict(r["stage_seconds"]),
         backend_info=dict(r["backend_info"]),
+        budget=None if r.get("budget") is None else CodecBudget(**r["budget"]),
     )
 
 

@@ -7,13 +7,14 @@ so they round-trip exactly); :func:`decode_result` rebuilds the typed result fro
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
-from ..video_types import BitCostTimeline, CodecTokens, GopGroup, SampledFrames
+from ..video_types import BitCostTimeline, CodecBudget, CodecTokens, GopGroup, SampledFrames
 from .images import ImageCodec, decode_image, encode_image
 
 __all__ = ["decode_result", "encode_result", "jsonable"]
@@ -116,6 +117,7 @@ def encode_result(result: CodecTokens | SampledFrames, codec: ImageCodec) -> tup
             else {"bin_seconds": float(tl.bin_seconds), "quota": float(tl.quota)},
             "stage_seconds": jsonable(result.stage_seconds),
             "backend_info": jsonable(result.backend_info),
+            "budget": None if result.budget is None else dataclasses.asdict(result.budget),
         }
     elif isinstance(result, SampledFrames):
         arrays = {name: getattr(result, name) for name in _FRAMES_ARRAYS}
@@ -183,4 +185,5 @@ def decode_result(
         timeline=timeline,
         stage_seconds=dict(meta["stage_seconds"]),
         backend_info=dict(meta["backend_info"]),
+        budget=None if meta.get("budget") is None else CodecBudget(**meta["budget"]),
     )
