@@ -5,18 +5,13 @@ Run as ``python conversion/merge_stage0.py ...`` or ``python -m conversion.merge
 
 from __future__ import annotations
 
-import os
 import sys
+
+from transformers_llava_ov2_cli import run
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    os.environ["TRANSFORMERS_LLAVA_OV2_DEFER_REGISTRATION"] = "1"  # keeps --help free of torch/transformers
-    try:
-        from transformers_llava_ov2.cli import main as cli_main
-    finally:
-        os.environ.pop("TRANSFORMERS_LLAVA_OV2_DEFER_REGISTRATION", None)
-    return cli_main(["convert", "merge-stage0", *argv])
+    return run(["convert", "merge-stage0", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -12,14 +12,22 @@ import os
 import sys
 
 
-def main() -> int:
-    """Runs ``llava-ov2`` with ``sys.argv``; returns the exit status."""
+def run(argv: list[str]) -> int:
+    """Runs ``llava-ov2 ARGV...`` with the package's registration deferred; returns the exit status.
+
+    The thin scripts in ``conversion/`` call this with their command prepended.
+    """
     os.environ["TRANSFORMERS_LLAVA_OV2_DEFER_REGISTRATION"] = "1"
     try:
         from transformers_llava_ov2.cli import main as cli_main
     finally:  # child processes (workers of long jobs) start from a normal import
         os.environ.pop("TRANSFORMERS_LLAVA_OV2_DEFER_REGISTRATION", None)
-    return cli_main(sys.argv[1:])
+    return cli_main(argv)
+
+
+def main() -> int:
+    """Runs ``llava-ov2`` with ``sys.argv``; returns the exit status."""
+    return run(sys.argv[1:])
 
 
 if __name__ == "__main__":
