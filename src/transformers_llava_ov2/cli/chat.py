@@ -100,16 +100,17 @@ def run(args: argparse.Namespace) -> int:
     call_kwargs: dict[str, Any] = {}
     if args.video is not None:
         content.append({"type": "video"})
-        video_kwargs: dict[str, Any] = {"video_backend": args.backend}
-        if args.max_visual_tokens is not None:
-            video_kwargs["max_visual_tokens"] = args.max_visual_tokens
-        if args.backend == "frames":
-            if args.fps is not None:
-                video_kwargs["fps"] = args.fps
-            if args.max_frames is not None:
-                video_kwargs["max_frames"] = args.max_frames
+        from ..eval.runner import VideoSettings  # the one translation of video flags to processor options
+
+        settings = VideoSettings(
+            backend=args.backend,
+            max_visual_tokens=args.max_visual_tokens,
+            timestamp_decimals=1,
+            fps=args.fps,
+            max_frames=args.max_frames,
+        )
         call_kwargs["videos"] = [str(media)]
-        call_kwargs.update(video_kwargs)
+        call_kwargs.update(settings.processor_kwargs())
     else:
         content.append({"type": "image"})
         call_kwargs["images"] = [media]

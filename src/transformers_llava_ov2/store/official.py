@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from ..video_types import ROLE_I, ROLE_P, CodecBudget, CodecTokens, GopGroup, SampledFrames
+from ..video_types import ROLE_I, ROLE_P, CodecTokens, GopGroup, SampledFrames
 from .images import ImageCodec, decode_image, encode_image
-from .serialize import jsonable
+from .serialize import codec_scalars, jsonable
 
 __all__ = [
     "export_codec_assets",
@@ -342,8 +342,6 @@ def _own_result(
     per = len(src) // canvases.shape[0]
     return CodecTokens(
         canvases=canvases,
-        patch_size=r["patch_size"],
-        merge_size=r["merge_size"],
         source_positions=src,
         token_canvas=token_canvas,
         token_timestamps=np.asarray(a["token_timestamps"], dtype=np.float64),
@@ -351,16 +349,9 @@ def _own_result(
         token_role=roles,
         canvas_roles=roles[::per].copy(),
         canvas_groups=groups[::per].copy(),
-        groups=tuple(GopGroup(g[0], g[1], g[2], g[3], g[4], g[5]) for g in r["groups"]),
-        fps=r["fps"],
-        duration=r["duration"],
-        total_frames=r["total_frames"],
-        source_frame_size=tuple(r["source_frame_size"]),
         source=source,
         timeline=timeline,
-        stage_seconds=dict(r["stage_seconds"]),
-        backend_info=dict(r["backend_info"]),
-        budget=None if r.get("budget") is None else CodecBudget(**r["budget"]),
+        **codec_scalars(r),
     )
 
 

@@ -170,20 +170,27 @@ def decode_result(
     )
     return CodecTokens(
         canvases=images,
-        patch_size=meta["patch_size"],
-        merge_size=meta["merge_size"],
         **{name: arrays[name] for name in _CODEC_ARRAYS},
-        groups=tuple(
+        source=source,
+        timeline=timeline,
+        **codec_scalars(meta),
+    )
+
+
+def codec_scalars(meta: dict) -> dict[str, Any]:
+    """The non-array ``CodecTokens`` fields of a stored result's ``meta`` (what :func:`encode_result` wrote)."""
+    return {
+        "patch_size": meta["patch_size"],
+        "merge_size": meta["merge_size"],
+        "groups": tuple(
             GopGroup(index=g[0], start=g[1], end=g[2], anchor_frame=g[3], bit_cost=g[4], num_canvases=g[5])
             for g in meta["groups"]
         ),
-        fps=meta["fps"],
-        duration=meta["duration"],
-        total_frames=meta["total_frames"],
-        source_frame_size=tuple(meta["source_frame_size"]),
-        source=source,
-        timeline=timeline,
-        stage_seconds=dict(meta["stage_seconds"]),
-        backend_info=dict(meta["backend_info"]),
-        budget=None if meta.get("budget") is None else CodecBudget(**meta["budget"]),
-    )
+        "fps": meta["fps"],
+        "duration": meta["duration"],
+        "total_frames": meta["total_frames"],
+        "source_frame_size": tuple(meta["source_frame_size"]),
+        "stage_seconds": dict(meta["stage_seconds"]),
+        "backend_info": dict(meta["backend_info"]),
+        "budget": None if meta.get("budget") is None else CodecBudget(**meta["budget"]),
+    }
