@@ -177,3 +177,41 @@ def test_fuzzed_inputs_same_result_with_and_without_thread(make_clip, tmp_path, 
         _same_tokens(results[0], results[1])
         _same_tokens(results[0], results[2])
     _wait_no_decode_thread()
+
+
+def test_ledger_receipts_out_of_order_release_only_acknowledged_frames():
+    ledger = decode.ReleaseLedger()
+    ledger.ack(2)  # converted in the decode loop while frames 0 and 1 still wait in the queue
+    assert ledger.acked(2) and not ledger.acked(0) and not ledger.acked(1)
+    ledger.ack(0)
+    assert ledger.acked(0) and not ledger.acked(1)
+    ledger.ack(1)
+    assert all(ledger.acked(k) for k in range(3)) and not ledger.acked(3)
+    ledger.close()
+    assert ledger.wait(3) is False  # closed: the loop stops waiting
+
+
+@pytest.mark.parametrize("behind", [0, 10**9])
+def test_conversion_in_either_thread_gives_identical_tokens(h264_b_clip, monkeypatch, behind):
+    """``Backlog``: the decode thread converts frames only while the consumer is behind; forcing it to
+    convert every frame (threshold 0) or none (never behind) gives the same tokens as inline decoding."""
+    inline = tokenize_video(h264_b_clip.path, decode_thread=False)
+    seen = {"loop": 0}
+    real = decode._DecodeLoop.handle
+
+    def counting(self, frame):
+        out = real(self, frame)
+        seen["loop"] += int(
+            bool(self.batch) and self.batch[-1].data is not None and self.batch[-1].frame is None
+        )
+        return out
+
+    monkeypatch.setattr(decode.Backlog, "BEHIND", behind)
+    monkeypatch.setattr(decode._DecodeLoop, "handle", counting)
+    threaded = tokenize_video(h264_b_clip.path)
+    _same_tokens(threaded, inline)
+    if behind == 0:
+        assert seen["loop"] > 0  # candidates were converted in the decode thread
+    else:
+        assert seen["loop"] == 0
+    _wait_no_decode_thread()

@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +32,15 @@ import numpy as np
 from ..video.container import AV_ERRORS, ONE_PASS_ERROR_POLICY
 from .probe import StreamProbe
 
-__all__ = ["DecodeReport", "DecodeThread", "DecodedFrame", "ReleaseLedger", "decode_batches"]
+__all__ = [
+    "Backlog",
+    "DecodeReport",
+    "DecodeThread",
+    "DecodedFrame",
+    "FrameConverter",
+    "ReleaseLedger",
+    "decode_batches",
+]
 
 _SKIP_NONREF_CODECS = frozenset({"h264", "mpeg4", "mpeg1video", "mpeg2video"})
 
@@ -74,7 +82,9 @@ class DecodedFrame:
     """One decoded frame as the decode loop hands it over (display order of the decoder output).
 
     ``frame`` is set only for frames whose luma is needed (candidates and their references), ``mvs``
-    (the exported motion vectors) only for candidates; ``luma`` is filled in by the consumer.
+    (the exported motion vectors) only for candidates. With a :data:`FrameConverter` the decode loop
+    fills ``luma`` (and, for candidates, ``data``) itself and hands over no frame (``frame is None``);
+    otherwise the consumer converts ``frame``.
     """
 
     index: int
@@ -82,6 +92,31 @@ class DecodedFrame:
     luma: np.ndarray | None = None
     mvs: np.ndarray | None = None
     frame: Any = None
+    data: Any = None
+    seq: int = -1  # hand-over number (ReleaseLedger receipt) of a frame with data
+
+
+class Backlog:
+    """Batches the decode thread has queued that the consumer has not taken yet (0 when run inline).
+
+    The decode loop converts a frame itself (:data:`FrameConverter`) only while the consumer is behind,
+    i.e. while the decode thread would otherwise run ahead: the conversion work goes to whichever thread
+    has time for it. Which thread converts a frame does not change any result.
+    """
+
+    #: queued batches from which the consumer counts as behind
+    BEHIND = 2
+
+    def __init__(self) -> None:
+        self.queued = 0  # updated by DecodeThread (single int updates, read without a lock)
+
+    def consumer_behind(self) -> bool:
+        return self.queued >= self.BEHIND
+
+
+#: ``convert(event, frame)``: fills ``event.luma`` (and ``event.data`` for candidates) from the decoded
+#: frame, in the decode loop's thread, before the frame is held for release; must not touch consumer state
+FrameConverter = Callable[[DecodedFrame, av.VideoFrame], None]
 
 
 class ReleaseLedger:
@@ -96,16 +131,21 @@ class ReleaseLedger:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._acked = 0
+        self._low = 0  # every frame before this hand-over number is acknowledged
+        self._done: set[int] = set()  # acknowledged frames at or after ``_low`` (out of order)
         self._closed = False
 
-    def ack(self) -> None:
+    def ack(self, seq: int) -> None:
+        """Frame ``seq`` (0-based hand-over order) is no longer referenced by the consumer."""
         with self._cond:
-            self._acked += 1
+            self._done.add(seq)
+            while self._low in self._done:
+                self._done.remove(self._low)
+                self._low += 1
             self._cond.notify_all()
 
     def acked(self, seq: int) -> bool:
-        return self._acked > seq
+        return seq < self._low or seq in self._done
 
     def close(self) -> None:
         """The consumer is gone: stop waiting."""
@@ -116,7 +156,7 @@ class ReleaseLedger:
     def wait(self, seq: int) -> bool:
         """Block until frame ``seq`` (0-based hand-over order) is acknowledged; False if closed."""
         with self._cond:
-            while self._acked <= seq:
+            while not self.acked(seq):
                 if self._closed:
                     return False
                 self._cond.wait(0.1)
@@ -150,8 +190,12 @@ class _DecodeLoop:
         report: DecodeReport,
         index_by_order: bool,
         ledger: ReleaseLedger,
+        convert: FrameConverter | None = None,
+        backlog: Backlog | None = None,
     ):
         self.frame_index = probe.frame_index
+        self.convert = convert
+        self.backlog = backlog
         self.cand_set = cand_set
         self.need_luma = need_luma
         self.use_mvs = use_mvs
@@ -190,13 +234,18 @@ class _DecodeLoop:
         self.batch.append(ev)
         if idx not in self.need_luma:
             return len(self.batch) >= _BATCH_FRAMES
-        ev.frame = frame
         self.held.append((self.step + _RELEASE_LAG, self.handed, frame))
+        ev.seq = self.handed
         self.handed += 1
         if idx in self.cand_set and self.use_mvs:
             sd = _motion_vectors(frame)
             if sd is not None:
                 ev.mvs = sd.to_ndarray()
+        if self.convert is not None and (self.backlog is None or self.backlog.consumer_behind()):
+            self.convert(ev, frame)  # converted here: the consumer never holds the frame
+            self.ledger.ack(ev.seq)
+        else:
+            ev.frame = frame
         return True
 
     def take(self) -> list[DecodedFrame]:
@@ -217,12 +266,15 @@ def decode_batches(
     thread_type: str,
     index_by_order: bool,
     ledger: ReleaseLedger,
+    convert: FrameConverter | None = None,
+    backlog: Backlog | None = None,
 ) -> Iterator[list[DecodedFrame]]:
     """Demux and decode ``path`` once; yield the decoded frames in batches (decoder output order).
 
     Hands over the frames whose luma is needed (candidates and references) with the motion vectors of
-    candidates; the rest only advance the frame counter. Handed-over frames are released on a fixed
-    schedule once ``ledger`` has their receipt. Decode errors are recorded in ``report``.
+    candidates, converted by ``convert`` in this loop when given (only while ``backlog`` says the
+    consumer is behind, if given); the rest only advance the frame counter. Handed-over frames are released on a fixed schedule once ``ledger`` has their receipt (the
+    same schedule with or without ``convert``). Decode errors are recorded in ``report``.
     Fills ``report``'s ``frames_decoded``, ``last_index``, ``frames_skipped``, ``errors`` and
     ``stopped_early``; the consumer owns the other fields.
     """
@@ -244,6 +296,8 @@ def decode_batches(
         report=report,
         index_by_order=index_by_order,
         ledger=ledger,
+        convert=convert,
+        backlog=backlog,
     )
     with container:
         stream = container.streams.video[0]
@@ -323,10 +377,15 @@ class DecodeThread:
     """
 
     def __init__(
-        self, batches: Iterator[list[DecodedFrame]], report: DecodeReport, maxsize: int = _QUEUE_BATCHES
+        self,
+        batches: Iterator[list[DecodedFrame]],
+        report: DecodeReport,
+        maxsize: int = _QUEUE_BATCHES,
+        backlog: Backlog | None = None,
     ):
         self._batches = batches
         self._report = report
+        self._backlog = backlog
         self._queue: queue.Queue = queue.Queue(maxsize)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._work, name="codec-decode", daemon=True)
@@ -348,6 +407,8 @@ class DecodeThread:
                 busy += time.perf_counter() - t0
                 if not self._put(("batch", batch)):
                     break
+                if self._backlog is not None:
+                    self._backlog.queued += 1
                 t0 = time.perf_counter()
             else:
                 busy += time.perf_counter() - t0
@@ -365,6 +426,8 @@ class DecodeThread:
             while True:
                 kind, value = self._queue.get()
                 if kind == "batch":
+                    if self._backlog is not None:
+                        self._backlog.queued -= 1
                     yield value
                 elif kind == "error":
                     raise value

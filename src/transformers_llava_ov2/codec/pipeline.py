@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -225,12 +226,16 @@ def _reencoded_source(ctx: _Context, out: Path, backend: dict[str, Any]) -> _Mot
 
 
 def _rgb_converter(ctx: _Context) -> Callable[[av.VideoFrame], np.ndarray]:
-    """``frame -> uint8 [H, W, 3]`` canvas-size RGB in display orientation (one swscale context)."""
-    rgb_fmt = VideoReformatter()
+    """``frame -> uint8 [H, W, 3]`` canvas-size RGB in display orientation (one swscale context per
+    calling thread: the decode thread converts too while the consumer is behind)."""
+    local = threading.local()
     h, w = ctx.coded_canvas
     rot_k = ctx.rot_k
 
     def to_rgb(frame: av.VideoFrame) -> np.ndarray:
+        rgb_fmt = getattr(local, "fmt", None)
+        if rgb_fmt is None:
+            rgb_fmt = local.fmt = VideoReformatter()
         # one swscale thread: the decode thread has the other core (the output does not depend on it)
         img = rgb_fmt.reformat(frame, width=w, height=h, format="rgb24", interpolation="AREA", threads=1)
         arr = img.to_ndarray()

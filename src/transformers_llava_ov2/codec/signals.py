@@ -24,6 +24,7 @@ residual math is in :mod:`.motion`, the decode pass (thread, bounded queue, rele
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -36,7 +37,7 @@ import torch
 from av.video.reformatter import VideoReformatter
 
 from .bitstream import PICT_B, PICT_I
-from .decode import DecodedFrame, DecodeReport, DecodeThread, ReleaseLedger, decode_batches
+from .decode import Backlog, DecodedFrame, DecodeReport, DecodeThread, ReleaseLedger, decode_batches
 from .motion import densify_motion_vectors, mc_residual, motion_field, thumbnail_rgb
 from .probe import StreamProbe
 
@@ -107,17 +108,71 @@ def plan_references(probe: StreamProbe, candidates: np.ndarray, use_mvs: bool) -
 
 
 @dataclass(slots=True)
+class _Converted:
+    """What :class:`_FrameConverter` makes of a candidate frame (besides its luma)."""
+
+    flow: torch.Tensor | None
+    weights: torch.Tensor | None
+    thumb: np.ndarray
+    rgb: np.ndarray | None
+    frame: Any  # the decoded frame, kept only without ``convert_rgb`` (for the caller)
+    has_mvs: bool
+
+
+@dataclass(slots=True)
 class _Arrived:
     """A candidate whose frame has arrived, waiting (display order) for its future reference."""
 
     index: int
     luma: np.ndarray
-    flow: torch.Tensor | None
-    weights: torch.Tensor | None
-    frame: Any
-    thumb: np.ndarray
+    data: _Converted
     pict: int
-    rgb: np.ndarray | None
+
+
+class _FrameConverter:
+    """Frame -> luma (every handed-over frame) and motion field, thumbnail, RGB (candidates).
+
+    Pure per frame: it reads only immutable sizes and per-thread swscale contexts, so it runs in the
+    decode thread (``decode_batches(convert=...)``, while the consumer is behind) or in the consumer; the
+    results are the same. ``convert_rgb`` must be safe to call from both threads.
+    """
+
+    def __init__(
+        self,
+        cand_set: set[int],
+        analysis_hw: tuple[int, int],
+        thumb_width: int,
+        convert_rgb: Callable[[av.VideoFrame], np.ndarray] | None,
+    ):
+        self.cand_set = cand_set
+        self.ah, self.aw = analysis_hw
+        self.thumb_width = thumb_width
+        self.th = max(2, round(thumb_width * self.ah / max(self.aw, 1)))
+        self.convert_rgb = convert_rgb
+        self._local = threading.local()  # swscale contexts are per thread (not safe to share)
+
+    def _formatters(self) -> tuple[VideoReformatter, VideoReformatter]:
+        local = self._local
+        if not hasattr(local, "luma"):
+            local.luma, local.thumb = VideoReformatter(), VideoReformatter()
+        return local.luma, local.thumb
+
+    def __call__(self, ev: DecodedFrame, frame: av.VideoFrame) -> None:
+        ah, aw = self.ah, self.aw
+        luma_fmt, thumb_fmt = self._formatters()
+        luma = luma_fmt.reformat(frame, width=aw, height=ah, format="gray", interpolation="AREA", threads=1)
+        ev.luma = luma.to_ndarray()
+        if ev.index not in self.cand_set:
+            return
+        flow = weights = None
+        has_mvs = ev.mvs is not None and len(ev.mvs) > 0
+        if has_mvs:
+            flow, weights = motion_field(ev.mvs, frame.height, frame.width, (ah, aw))
+        ev.mvs = None
+        thumb = thumbnail_rgb(frame, self.thumb_width, self.th, thumb_fmt)
+        rgb = None if self.convert_rgb is None else self.convert_rgb(frame)
+        kept = frame if self.convert_rgb is None else None
+        ev.data = _Converted(flow, weights, thumb, rgb, kept, has_mvs)
 
 
 class _SignalAssembler:
@@ -140,7 +195,6 @@ class _SignalAssembler:
     ):
         self.probe = probe
         self.report = report
-        self.convert_rgb = convert_rgb
         self.refs = plan_references(probe, cand, use_mvs)
         self.cand_set = set(cand.tolist())
         self.needed_by: dict[int, int] = {}
@@ -150,11 +204,7 @@ class _SignalAssembler:
                     self.needed_by[r] = self.needed_by.get(r, 0) + 1
         self.need_luma = self.cand_set | set(self.needed_by)
         self.last_needed = max(self.need_luma)
-        self.ah, self.aw = analysis_hw
-        self.thumb_width = thumb_width
-        self.th = max(2, round(thumb_width * self.ah / max(self.aw, 1)))
-        self.thumb_fmt = VideoReformatter()
-        self.luma_fmt = VideoReformatter()
+        self.converter = _FrameConverter(self.cand_set, analysis_hw, thumb_width, convert_rgb)
         self.lumas: dict[int, np.ndarray] = {}
         self.pending: deque[_Arrived] = deque()  # candidates in display order waiting for data
         self.cand_set_open = set(self.cand_set)
@@ -175,28 +225,22 @@ class _SignalAssembler:
         return future < 0 or future in self.lumas or future <= self.last_index
 
     def arrive(self, ev: DecodedFrame) -> None:
-        """Take the luma (and, for candidates, motion field, thumbnail, RGB) of a handed-over frame."""
-        idx, frame = ev.index, ev.frame
-        ah, aw = self.ah, self.aw
-        luma = self.luma_fmt.reformat(
-            frame, width=aw, height=ah, format="gray", interpolation="AREA", threads=1
-        )
-        ev.luma, ev.frame = luma.to_ndarray(), None
+        """Take the luma (and, for candidates, the converted data) of a handed-over frame."""
+        idx = ev.index
+        if ev.luma is None:  # not converted by the decode loop: convert here, then drop the frame
+            self.converter(ev, ev.frame)
+        ev.frame = None
+        assert ev.luma is not None
         if idx in self.needed_by:
             self.lumas[idx] = ev.luma
         if idx not in self.cand_set:
             return
-        flow = weights = None
-        if ev.mvs is not None and len(ev.mvs):
+        data: _Converted = ev.data
+        if data.has_mvs:
             self.report.frames_with_mvs += 1
-            flow, weights = motion_field(ev.mvs, frame.height, frame.width, (ah, aw))
-        thumb = thumbnail_rgb(frame, self.thumb_width, self.th, self.thumb_fmt)
-        convert_rgb = self.convert_rgb
-        rgb = None if convert_rgb is None else convert_rgb(frame)
         probe = self.probe
         pict = probe.pict_type[idx] if idx < probe.total_frames else PICT_I
-        kept = frame if convert_rgb is None else None
-        self.pending.append(_Arrived(idx, ev.luma, flow, weights, kept, thumb, pict, rgb))
+        self.pending.append(_Arrived(idx, ev.luma, data, pict))
 
     def finish(self, item: _Arrived, future_ok: bool) -> FrameSignals:
         """The candidate's signals (residual against its references); releases what it held."""
@@ -204,8 +248,9 @@ class _SignalAssembler:
         past, future = self.refs[idx]
         past_luma = lumas.get(past) if past >= 0 else None
         future_luma = lumas.get(future) if future >= 0 and future_ok else None
-        flow = item.flow
-        residual = mc_residual(item.luma, past_luma, future_luma, flow, item.weights)
+        data = item.data
+        flow = data.flow
+        residual = mc_residual(item.luma, past_luma, future_luma, flow, data.weights)
         self.release(past)
         self.release(future)
         self.cand_set_open.discard(idx)
@@ -220,9 +265,9 @@ class _SignalAssembler:
             luma=item.luma,
             residual=residual,
             flow=None if flow is None else flow.numpy(),
-            frame=item.frame,
-            thumb_rgb=item.thumb,
-            rgb=item.rgb,
+            frame=data.frame,
+            thumb_rgb=data.thumb,
+            rgb=data.rgb,
         )
 
 
@@ -256,7 +301,9 @@ def iter_frame_signals(
             and its consumer compute signals; ``False`` runs everything in the calling thread. The
             results are the same.
         convert_rgb: applied to every candidate's decoded frame on arrival (``FrameSignals.rgb``); the
-            frame itself is then not kept (``FrameSignals.frame`` is ``None``). Without it the frame is
+            frame itself is then not kept (``FrameSignals.frame`` is ``None``). With ``decode_thread`` it
+            may run in either thread (frames are converted where there is time), so it must be
+            thread-safe (e.g. one swscale context per thread). Without it the frame is
             handed to the caller; on damaged streams the decoded pixels can then depend on how long the
             caller keeps frames (see ``ReleaseLedger``).
 
@@ -276,6 +323,7 @@ def iter_frame_signals(
         convert_rgb=convert_rgb,
     )
     ledger = ReleaseLedger()
+    backlog = Backlog()
     batches = decode_batches(
         path,
         probe,
@@ -287,8 +335,13 @@ def iter_frame_signals(
         thread_type=thread_type,
         index_by_order=index_by_order,
         ledger=ledger,
+        # with convert_rgb and a decode thread, frames are converted there while this consumer is behind
+        convert=asm.converter if convert_rgb is not None and decode_thread else None,
+        backlog=backlog,
     )
-    source: Iterator[list[DecodedFrame]] = iter(DecodeThread(batches, report)) if decode_thread else batches
+    source: Iterator[list[DecodedFrame]] = (
+        iter(DecodeThread(batches, report, backlog=backlog)) if decode_thread else batches
+    )
     yield from _signals(source, asm, ledger, report)
 
 
@@ -309,7 +362,9 @@ def _signals(
                 asm.last_index = ev.last_index
                 if ev.frame is not None:
                     asm.arrive(ev)  # drops every reference to the frame (unless it goes to the caller)
-                    ledger.ack()
+                    ledger.ack(ev.seq)
+                elif ev.luma is not None:  # converted by the decode loop (receipt given there)
+                    asm.arrive(ev)
                 while pending and asm.ready(pending[0]):
                     sig = asm.finish(pending.popleft(), True)
                     report.convert_seconds += time.perf_counter() - t0
