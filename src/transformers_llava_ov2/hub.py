@@ -25,7 +25,14 @@ from transformers.utils import logging
 from .configuration_llava_onevision2 import LlavaOnevision2Config
 from .modeling_llava_onevision2 import LlavaOnevision2ForConditionalGeneration
 
-__all__ = ["AUTO_MAP", "PACKAGE_HINT", "PROCESSOR_AUTO_MAP", "register_for_remote_code", "save_hub_ready"]
+__all__ = [
+    "AUTO_MAP",
+    "PACKAGE_HINT",
+    "PROCESSOR_AUTO_MAP",
+    "auto_map_for",
+    "register_for_remote_code",
+    "save_hub_ready",
+]
 
 logger = logging.get_logger(__name__)
 
@@ -35,7 +42,8 @@ AUTO_MAP = {
     "AutoModelForCausalLM": "modeling_llava_onevision2.LlavaOnevision2ForConditionalGeneration",
     "AutoModelForImageTextToText": "modeling_llava_onevision2.LlavaOnevision2ForConditionalGeneration",
 }
-"""``auto_map`` written into ``config.json`` (the released checkpoint's entries plus ``AutoModel``)."""
+"""``auto_map`` of the dense model (the released checkpoint's entries plus ``AutoModel``); the MoE twin's
+is :func:`auto_map_for` of its model."""
 
 PROCESSOR_AUTO_MAP = {
     "AutoProcessor": ("processing_llava_onevision2", "LlavaOnevision2Processor", "processor_config.json"),
@@ -74,10 +82,31 @@ __all__ = ["{cls}"]
 '''
 
 
-def register_for_remote_code() -> None:
-    """Makes later ``save_pretrained`` calls copy the modeling code and write ``auto_map``."""
-    LlavaOnevision2Config.register_for_auto_class()
-    LlavaOnevision2ForConditionalGeneration.register_for_auto_class("AutoModelForImageTextToText")
+def _entry(cls: type) -> str:
+    """``module.Class`` as ``auto_map`` names it (the module file sits next to the weights)."""
+    return f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}"
+
+
+def auto_map_for(model: LlavaOnevision2ForConditionalGeneration) -> dict[str, str]:
+    """``auto_map`` for ``model``'s own classes: the dense model gives :data:`AUTO_MAP`, the MoE twin
+    ``configuration_llava_onevision2_moe.LlavaOnevision2MoeConfig`` etc. (a dense entry would load the
+    MoE weights into the dense class)."""
+    head = _entry(type(model))
+    return {
+        "AutoConfig": _entry(type(model.config)),
+        "AutoModel": _entry(type(model.model)),
+        "AutoModelForCausalLM": head,
+        "AutoModelForImageTextToText": head,
+    }
+
+
+def register_for_remote_code(model: LlavaOnevision2ForConditionalGeneration | None = None) -> None:
+    """Makes later ``save_pretrained`` calls of ``model``'s classes (default: the dense ones) copy the
+    modeling code and write ``auto_map``."""
+    config_cls = LlavaOnevision2Config if model is None else type(model.config)
+    model_cls = LlavaOnevision2ForConditionalGeneration if model is None else type(model)
+    config_cls.register_for_auto_class()
+    model_cls.register_for_auto_class("AutoModelForImageTextToText")
 
 
 def _update_json(path: Path, update: dict[str, Any]) -> None:
@@ -117,16 +146,17 @@ def save_hub_ready(
     """Saves ``model`` (and ``processor``) so the folder loads with or without this package.
 
     Args:
-        model: a ``LlavaOnevision2ForConditionalGeneration``.
+        model: a ``LlavaOnevision2ForConditionalGeneration`` or its MoE twin
+            (``auto_map`` names the model's own classes, :func:`auto_map_for`).
         save_directory: target folder.
         processor: the ``LlavaOnevision2Processor`` (strongly recommended: without it, clients that load
             ``AutoProcessor`` from the folder get no image or video processing).
         save_kwargs: forwarded to ``model.save_pretrained``.
     """
     folder = Path(save_directory)
-    register_for_remote_code()
+    register_for_remote_code(model)
     model.save_pretrained(folder, **save_kwargs)
-    _update_json(folder / "config.json", AUTO_MAP)
+    _update_json(folder / "config.json", auto_map_for(model))
     if processor is None:
         logger.warning(
             f"save_hub_ready: no processor given; {folder} holds the model only. Pass processor= so that "

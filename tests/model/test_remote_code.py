@@ -161,3 +161,53 @@ def test_hub_ready_processor_without_the_package_names_the_install(hub_folder):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "ok"
+
+
+MOE_SCRIPT = """
+import sys, torch
+from transformers import AutoModel, AutoModelForImageTextToText
+path, out = sys.argv[1:3]
+model = AutoModelForImageTextToText.from_pretrained(path, trust_remote_code=True).eval()
+assert "transformers_llava_ov2" not in sys.modules, "the package must not be imported"
+assert type(model).__name__ == "LlavaOnevision2MoeForConditionalGeneration", type(model)
+assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
+assert type(AutoModel.from_pretrained(path, trust_remote_code=True)).__name__ == "LlavaOnevision2MoeModel"
+ids = torch.tensor([[1] + [500] * 4 + [2]])
+torch.manual_seed(0)
+px = torch.randn(16, 588)
+with torch.no_grad():
+    logits = model(input_ids=ids, pixel_values=px, image_grid_thw=torch.tensor([[1, 4, 4]])).logits
+torch.save(logits, out)
+"""
+
+
+def test_moe_hub_ready_folder_names_the_moe_classes(tmp_path):
+    from transformers_llava_ov2 import LlavaOnevision2MoeForConditionalGeneration, tiny_moe_config
+    from transformers_llava_ov2.hub import auto_map_for
+
+    torch.manual_seed(0)
+    model = LlavaOnevision2MoeForConditionalGeneration(tiny_moe_config()).eval()
+    folder = tmp_path / "moe"
+    save_hub_ready(model, folder)
+    config = json.loads((folder / "config.json").read_text())
+    assert (
+        config["auto_map"]
+        == auto_map_for(model)
+        == {
+            "AutoConfig": "configuration_llava_onevision2_moe.LlavaOnevision2MoeConfig",
+            "AutoModel": "modeling_llava_onevision2_moe.LlavaOnevision2MoeModel",
+            "AutoModelForCausalLM": "modeling_llava_onevision2_moe.LlavaOnevision2MoeForConditionalGeneration",
+            "AutoModelForImageTextToText": "modeling_llava_onevision2_moe.LlavaOnevision2MoeForConditionalGeneration",
+        }
+    )
+    assert auto_map_for(tiny_model(small_config(), seed=0)) == AUTO_MAP
+    for name in ("modeling_llava_onevision2_moe.py", "modeling_llava_onevision2.py", "vision_rope.py"):
+        assert (folder / name).is_file(), name
+    out = tmp_path / "logits.pt"
+    subprocess.run([sys.executable, "-c", MOE_SCRIPT, str(folder), str(out)], check=True, timeout=300)
+    torch.manual_seed(0)
+    px = torch.randn(16, 588)
+    ids = torch.tensor([[1] + [500] * 4 + [2]])
+    with torch.no_grad():
+        expected = model(input_ids=ids, pixel_values=px, image_grid_thw=torch.tensor([[1, 4, 4]])).logits
+    torch.testing.assert_close(torch.load(out), expected, rtol=0, atol=0)
