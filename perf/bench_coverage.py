@@ -13,8 +13,9 @@ geometry for that clip, the same size a uniform frame gets), every method report
 
 Methods: ``uniform`` (``B`` evenly spaced frames) and the codec variants of ``VARIANTS`` (``official`` =
 the official-like behaviour before issue 8: ceiling budget, fixed 1 + 3 canvases, no camera compensation,
-legacy candidates; ``default`` = the current defaults, i.e. ``target+content+median``; variants with the
-same resolved configuration are measured once). One table is printed (per clip and budget), a summary table (mean over clips) and one PNG
+legacy candidates, no per-second candidate floor, no activity weighting, planned anchors; ``default`` =
+the current defaults; ``-x`` = the defaults with option ``x`` back at its official value; variants with
+the same resolved configuration are measured once). One table is printed (per clip and budget), a summary table (mean over clips) and one PNG
 plot; the machine's load average is printed before and after (the benchmark measures coverage, not time).
 
 Usage::
@@ -48,35 +49,33 @@ from transformers_llava_ov2.codec.pipeline import tokenize_video  # noqa: E402
 from transformers_llava_ov2.video.synthetic_events import JumpClip, JumpClipSpec, write_jump_clip  # noqa: E402
 from transformers_llava_ov2.video_types import ROLE_P  # noqa: E402
 
-#: codec variants: name -> CodecConfig overrides (measured against each other and against uniform frames)
+#: the options issue 8 added, at their official / pre-issue-8 values (each variant below turns some off)
+OFFICIAL: dict[str, object] = {
+    "budget_policy": "ceiling",
+    "p_allocation": "fixed",
+    "mv_compensate": "none",
+    "candidate_rule": "legacy",
+    "candidates_per_second": 0.0,
+    "activity_frame_power": 0.0,
+    "anchor_still_fraction": 0.0,
+}
+
+#: codec variants: name -> CodecConfig overrides (measured against each other and against uniform frames).
+#: ``official`` = the behaviour before issue 8; ``default`` = the current defaults; every ``-x`` variant is
+#: the defaults with one option back at its official value (an ablation), ``affine`` / ``+12cand`` the
+#: alternatives that are not defaults.
 VARIANTS: dict[str, dict] = {
-    "official": {
-        "budget_policy": "ceiling",
-        "p_allocation": "fixed",
-        "mv_compensate": "none",
-        "candidate_rule": "legacy",
-    },
-    "target": {"budget_policy": "target", "p_allocation": "fixed", "mv_compensate": "none"},
-    "target+median": {"budget_policy": "target", "p_allocation": "fixed", "mv_compensate": "median"},
-    "target+content": {"budget_policy": "target", "p_allocation": "content", "mv_compensate": "none"},
-    "target+content+median": {
-        "budget_policy": "target",
-        "p_allocation": "content",
-        "mv_compensate": "median",
-    },
-    "target+content+affine": {
-        "budget_policy": "target",
-        "p_allocation": "content",
-        "mv_compensate": "affine",
-    },
-    "target+content+median+16cand": {
-        "budget_policy": "target",
-        "p_allocation": "content",
-        "mv_compensate": "median",
-        "candidates_per_canvas": 16,
-    },
-    "default+frame_power0.5": {"activity_frame_power": 0.5},
+    "official": OFFICIAL,
     "default": {},
+    "-target": {"budget_policy": "ceiling"},
+    "-content": {"p_allocation": "fixed"},
+    "-median": {"mv_compensate": "none"},
+    "affine": {"mv_compensate": "affine"},
+    "-centered": {"candidate_rule": "official"},
+    "-per_second": {"candidates_per_second": 0.0},
+    "-frame_power": {"activity_frame_power": 0.0},
+    "-still_anchor": {"anchor_still_fraction": 0.0},
+    "+12cand": {"candidates_per_canvas": 12},
 }
 
 

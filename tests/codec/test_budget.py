@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from transformers_llava_ov2.codec.candidates import official_image_estimate, spread_in_bin
+from transformers_llava_ov2.codec.candidates import candidate_count, official_image_estimate, spread_in_bin
 from transformers_llava_ov2.codec.canvas import (
     canvas_tokens,
     choose_layout,
@@ -78,6 +78,31 @@ def test_official_spread_truncates_and_centres_a_single_frame():
     assert spread_in_bin(15, 29, 4, "legacy").tolist() == [15, 20, 24, 29]
     assert spread_in_bin(10, 14, 1, "official").tolist() == [12]
     assert spread_in_bin(10, 14, 1, "legacy").tolist() == [10]
+
+
+def test_centered_spread_keeps_the_spacing_across_bin_edges():
+    assert spread_in_bin(15, 29, 4, "centered").tolist() == [16, 20, 24, 28]
+    assert spread_in_bin(10, 14, 1, "centered").tolist() == [12]  # a single frame: the middle, as official
+    assert spread_in_bin(0, 4, 5, "centered").tolist() == [0, 1, 2, 3, 4]  # a full bin: every frame
+    for rule, widest, narrowest in (("official", 14, 1), ("centered", 8, 7)):
+        # two candidates in each of four 15-frame bins: official pairs them up at the bin edges
+        frames = np.concatenate([spread_in_bin(15 * b, 15 * b + 14, 2, rule) for b in range(4)])
+        gaps = np.diff(frames)
+        assert (int(gaps.max()), int(gaps.min())) == (widest, narrowest), (rule, frames.tolist())
+
+
+def test_candidates_per_second_floor_only_lifts_long_clips():
+    cfg = CodecConfig()
+    assert cfg.candidates_per_second == 6.0
+    # 60 s, 8 canvases: 8 x 8 = 64 < ceil(6 x 60) = 360
+    assert candidate_count(8, 1800, cfg, duration=60.0) == 360
+    assert candidate_count(8, 1800, cfg.replace(candidates_per_second=0.0), duration=60.0) == 64
+    # 16 s, 24 canvases: 8 x 24 = 192 > 96 (the phone-clip case: unchanged)
+    assert candidate_count(24, 487, cfg, duration=16.2) == 192
+    assert candidate_count(8, 300, cfg, duration=600.0) == 300  # at most the frames
+    assert candidate_count(8, 100_000, cfg, duration=600.0) == cfg.max_candidates
+    with pytest.raises(ValueError, match="candidates_per_second"):
+        CodecConfig(candidates_per_second=-1.0)
 
 
 def test_official_image_estimate():
@@ -192,7 +217,7 @@ def test_activity_frame_power_moves_p_tokens_off_still_frames(jump_clip):
         return float(((t >= 6.0) & (t < 18.0)).mean())
 
     budget = 8 * canvas_tokens((240, 320), CodecConfig())
-    plain = tokenize_video(jump_clip.path, max_visual_tokens=budget)
+    plain = tokenize_video(jump_clip.path, max_visual_tokens=budget, activity_frame_power=0.0)
     weighted = tokenize_video(jump_clip.path, max_visual_tokens=budget, activity_frame_power=1.0)
     assert weighted.num_tokens == plain.num_tokens
     assert still_share(weighted) <= still_share(plain)
@@ -204,3 +229,58 @@ def test_short_clip_reports_why_the_target_is_not_reached(mv_clip):
     assert tok.budget.policy == "target" and tok.budget.requested_tokens == 100_000
     assert tok.num_tokens < 90_000 and tok.budget.spent_tokens == tok.num_tokens
     assert "holds" in tok.budget.reason or "filled" in tok.budget.reason, tok.budget.reason
+
+
+# ------------------------------------------------------------------------------------------ still lead-in
+def _members(activities, bad=()):
+    from transformers_llava_ov2.codec.groups import Candidate
+    from transformers_llava_ov2.codec.saliency import FrameQuality
+
+    good = FrameQuality(False, False, 100.0, 20.0, 0.0)
+    black = FrameQuality(True, False, 0.0, 0.0, 0.0)
+    return [
+        Candidate(i, i / 25, 0, np.zeros(4), black if i in bad else good, np.zeros((1, 1, 3), np.uint8), a)
+        for i, a in enumerate(activities)
+    ]
+
+
+def test_still_lead_in_ends_at_the_most_active_frame_of_the_first_active_window():
+    from transformers_llava_ov2.codec.gop import GroupSpec
+    from transformers_llava_ov2.codec.groups import STILL_WINDOW, choose_anchor, still_lead_in
+
+    action = [0.0, 0.02, 0.004, 0.03, 0.003, 0.02, 0.01, 0.025]  # alternating, as picture types make it
+    still = [0.001] * 12
+    members = _members(still + action * 3)
+    lead = still_lead_in(members, 0.25)
+    # thr = 0.25 x mean = 0.0024: the first window reaching it is [9, 14) (3 still, 0.0, 0.02); its max: 13
+    assert lead == 13
+    assert still_lead_in(members, 0.0) == 0  # off: the official anchor
+    assert still_lead_in(_members(action * 3 + still), 0.25) == 0  # the group starts active (I-frame 0)
+    assert still_lead_in(_members(still * 2), 0.25) == 0  # all still: nothing to skip to
+    assert still_lead_in(_members(still[:STILL_WINDOW]), 0.25) == 0  # too short to judge
+    g = GroupSpec(index=0, anchor_frame=0, frame_start=0, frame_end=36, start=0.0, end=36 / 25, bit_cost=1.0)
+    assert choose_anchor(g, members, 0.25).index == 13
+    assert choose_anchor(g, members, 0.0).index == 0
+    assert choose_anchor(g, _members(still + action * 3, bad={13}), 0.25).index == 14  # first good after
+
+
+def test_still_anchor_moves_the_i_canvas_out_of_a_still_stretch(jump_clip):
+    budget = 16 * canvas_tokens((240, 320), CodecConfig())
+    moved = tokenize_video(jump_clip.path, max_visual_tokens=budget)
+    planned = tokenize_video(jump_clip.path, max_visual_tokens=budget, anchor_still_fraction=0.0)
+    assert [g.start for g in moved.groups] == [g.start for g in planned.groups]  # same groups
+
+    def in_still(t: float) -> bool:
+        return 6.0 <= t < 18.0
+
+    fps = moved.fps
+    skipped = [
+        (a, b)
+        for a, b in zip(moved.groups, planned.groups, strict=True)
+        if in_still(b.anchor_frame / fps) and a.anchor_frame != b.anchor_frame
+    ]
+    assert skipped, [(g.start, g.end, g.anchor_frame / fps) for g in planned.groups]
+    for a, _planned in skipped:
+        assert not in_still(a.anchor_frame / fps) and a.start <= a.anchor_frame / fps < a.end
+        i_times = moved.token_timestamps[(moved.token_group == a.index) & (moved.token_role != ROLE_P)]
+        assert np.allclose(i_times, a.anchor_frame / fps)  # the I-canvas shows the new anchor

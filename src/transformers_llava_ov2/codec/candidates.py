@@ -47,23 +47,36 @@ def official_image_estimate(duration: float, patches_per_canvas: int, k_target: 
 
 
 def candidate_count(
-    num_canvases: int, total_frames: int, config: CodecConfig, *, official_estimate: int | None = None
+    num_canvases: int,
+    total_frames: int,
+    config: CodecConfig,
+    *,
+    official_estimate: int | None = None,
+    duration: float = 0.0,
 ) -> int:
-    """``clamp(candidates_per_canvas * canvases, min_candidates, max_candidates)``, at most the frames.
+    """``clamp(max(candidates_per_canvas * canvases, ceil(candidates_per_second * duration)),
+    min_candidates, max_candidates)``, at most the frames.
 
-    ``canvases`` is ``num_canvases``, or with ``candidate_rule="official"`` the larger of it and
-    ``official_estimate`` (:func:`official_image_estimate`).
+    ``canvases`` is ``num_canvases``, or with ``candidate_rule="official"``/``"centered"`` the larger of
+    it and ``official_estimate`` (:func:`official_image_estimate`).
     """
     canvases = num_canvases
-    if config.candidate_rule == "official" and official_estimate is not None:
+    if config.candidate_rule in ("official", "centered") and official_estimate is not None:
         canvases = max(canvases, official_estimate)
-    want = min(max(config.candidates_per_canvas * canvases, config.min_candidates), config.max_candidates)
+    want = max(config.candidates_per_canvas * canvases, math.ceil(config.candidates_per_second * duration))
+    want = min(max(want, config.min_candidates), config.max_candidates)
     return int(min(want, total_frames))
 
 
 def spread_in_bin(lo: int, hi: int, count: int, rule: str = "official") -> np.ndarray:
-    """``count`` evenly spaced frames of ``[lo, hi]``: ``"official"`` truncates the positions and puts a
-    single frame in the middle; ``"legacy"`` rounds them (a single frame at ``lo``)."""
+    """``count`` evenly spaced frames of ``[lo, hi]``: ``"official"`` truncates
+    ``linspace(lo, hi, count)`` and puts a single frame in the middle; ``"centered"`` takes
+    ``lo + floor((k + 1/2) * n / count)`` (``n = hi - lo + 1``: the centre of each ``1/count`` share, so
+    consecutive bins continue the same spacing instead of meeting at ``hi``/``lo``); ``"legacy"`` rounds
+    ``linspace(lo, hi, count)`` (a single frame at ``lo``)."""
+    if rule == "centered":
+        n = hi - lo + 1
+        return lo + ((2 * np.arange(count, dtype=np.int64) + 1) * n) // (2 * count)
     if rule == "official":
         if count == 1:
             return np.asarray([(lo + hi) // 2], dtype=np.int64)

@@ -25,7 +25,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "mv_compensate": ("none", "median", "affine"),
     "budget_policy": ("target", "ceiling"),
     "p_allocation": ("content", "fixed"),
-    "candidate_rule": ("official", "legacy"),
+    "candidate_rule": ("official", "centered", "legacy"),
     "mv_direction": ("l0", "both"),
     "rank_attenuation": ("sqrt", "linear"),
     "thread_type": ("AUTO", "FRAME", "SLICE", "NONE"),
@@ -59,6 +59,7 @@ _NON_NEGATIVE_INTS = (
 _POSITIVE_FLOATS = ("bin_seconds", "seconds_per_group", "min_span_seconds", "max_span_seconds", "mv_unit_div")
 _NON_NEGATIVE_FLOATS = (
     "tail_anchor_min_seconds",
+    "candidates_per_second",
     "peaks_per_second",
     "w_mv",
     "w_res",
@@ -66,6 +67,7 @@ _NON_NEGATIVE_FLOATS = (
     "alpha_peak",
     "bitcost_prior_beta",
     "activity_frame_power",
+    "anchor_still_fraction",
     "letterbox_dark_threshold",
     "black_y_mean",
     "black_y_std",
@@ -121,14 +123,24 @@ class CodecConfig:
         anchor_mode: ``"midpoint"`` (code: I-canvas anchors at segment midpoints plus t=0, groups run
             anchor to anchor) or ``"start"`` (groups are the segments, anchored at their first frame).
         tail_anchor_min_seconds: midpoint mode drops the last anchor when its group is shorter.
+        anchor_still_fraction: the I-canvas skips a still lead-in of its group: leading candidates whose
+            rolling mean activity (5 candidates) is below this fraction of the group's mean
+            activity (``codec.groups.still_lead_in``); the anchor is the first good candidate after it
+            and P-blocks come from later frames. ``0`` = the planned anchor (official).
 
     Candidate frames (the information-reweighted timeline):
         candidate_rule: ``"official"`` (evenly spaced positions truncated within an energy bin, a
             single-candidate bin takes its middle frame, pool = ``candidates_per_canvas`` x the official
-            budget estimate, at least the planned canvases) or ``"legacy"`` (rounded positions, a single
-            candidate at the bin's first frame, pool = ``candidates_per_canvas`` x planned canvases).
-        candidates_per_canvas / min_candidates / max_candidates: ``seq_len =
-            clamp(candidates_per_canvas * canvases, min_candidates, max_candidates)``.
+            budget estimate, at least the planned canvases), ``"centered"`` (the official pool, each of a
+            bin's ``k`` candidates at the centre of its ``1/k`` share of the bin, so that neighbouring
+            bins' candidates do not pair up at the bin edges) or ``"legacy"`` (rounded positions, a
+            single candidate at the bin's first frame, pool = ``candidates_per_canvas`` x planned
+            canvases).
+        candidates_per_canvas / candidates_per_second / min_candidates / max_candidates: ``seq_len =
+            clamp(max(candidates_per_canvas * canvases, ceil(candidates_per_second * duration)),
+            min_candidates, max_candidates)``; the per-second floor (``0`` = the official pool) keeps a
+            candidate every ~1/6 s on long clips, where ``8 x canvases`` leaves gaps between the events
+            (``docs/codec.md`` § "Coverage benchmark").
         uniform_mix: weight of the uniform component in the energy-CDF sampler.
         max_candidates_per_bin: cap per time bin.
         peaks_cap / peaks_per_second / peak_neighbors: energy-peak frame injection.
@@ -179,7 +191,7 @@ class CodecConfig:
     budget_policy: str = "target"
     p_allocation: str = "content"
     max_p_canvases_per_group: int = 12
-    activity_frame_power: float = 0.0
+    activity_frame_power: float = 0.25
     max_groups: int = 8
     min_group_frames: int = 4
 
@@ -197,9 +209,11 @@ class CodecConfig:
     scene_cut_boundaries: bool = True
     anchor_mode: str = "midpoint"
     tail_anchor_min_seconds: float = 4.0
+    anchor_still_fraction: float = 0.25
 
-    candidate_rule: str = "official"
+    candidate_rule: str = "centered"
     candidates_per_canvas: int = 8
+    candidates_per_second: float = 6.0
     min_candidates: int = 64
     max_candidates: int = 1024
     uniform_mix: float = 0.15

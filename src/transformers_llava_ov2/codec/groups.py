@@ -22,7 +22,15 @@ from .gop import GroupSpec
 from .saliency import FrameQuality
 from .selection import select_blocks
 
-__all__ = ["Candidate", "GroupBuilder", "GroupOutput", "choose_anchor", "choose_blocks", "pack_group"]
+__all__ = [
+    "Candidate",
+    "GroupBuilder",
+    "GroupOutput",
+    "choose_anchor",
+    "choose_blocks",
+    "pack_group",
+    "still_lead_in",
+]
 
 
 @dataclass
@@ -95,7 +103,7 @@ class GroupBuilder:
             return
         t0 = time.perf_counter()
         members.sort(key=lambda c: c.index)
-        anchor = choose_anchor(g, members)
+        anchor = choose_anchor(g, members, self.cfg.anchor_still_fraction)
         pool = [c for c in members if c is not anchor and c.quality.good and c.index > anchor.index]
         if self.content:
             self._defer(g, anchor, members, pool)
@@ -176,8 +184,45 @@ def _append_p_canvases(
         out.roles.append(ROLE_P)
 
 
-def choose_anchor(g: GroupSpec, members: list[Candidate]) -> Candidate:
-    """The planned anchor if good, else the first good member, else the planned anchor (or the first)."""
+#: candidates in the rolling mean of :func:`still_lead_in`
+STILL_WINDOW = 5
+
+
+def still_lead_in(members: list[Candidate], fraction: float) -> int:
+    """Length of the group's still lead-in, the candidates (display order) before its first active one.
+
+    With ``thr = fraction x`` the group's mean activity, the action starts in the first window of
+    ``STILL_WINDOW`` consecutive candidates whose mean activity reaches ``thr`` (means, not medians: the
+    activity of moving content alternates strongly between picture types), at that window's most active
+    candidate. ``0`` when ``fraction`` is 0, the group is too short, its first window is already active
+    or no window is.
+    """
+    act = np.asarray([c.activity for c in members], dtype=np.float64)
+    if fraction <= 0 or len(act) <= STILL_WINDOW:
+        return 0
+    thr = fraction * float(act.mean())
+    if thr <= 0:
+        return 0
+    windows = np.lib.stride_tricks.sliding_window_view(act, STILL_WINDOW).mean(axis=1)
+    active = np.flatnonzero(windows >= thr)
+    if len(active) == 0 or active[0] == 0:
+        return 0
+    start = int(active[0])
+    return start + int(np.argmax(act[start : start + STILL_WINDOW]))
+
+
+def choose_anchor(g: GroupSpec, members: list[Candidate], still_fraction: float = 0.0) -> Candidate:
+    """The planned anchor if good, else the first good member, else the planned anchor (or the first).
+
+    With ``still_fraction > 0`` (``CodecConfig.anchor_still_fraction``) a still lead-in of the group
+    (:func:`still_lead_in`) is skipped: the anchor is then the first good member after it, so the
+    I-canvas shows where the group's action starts instead of the still stretch before it.
+    """
+    lead = still_lead_in(members, still_fraction)
+    if lead > 0:
+        after = next((c for c in members[lead:] if c.quality.good), None)
+        if after is not None:
+            return after
     anchor = next((c for c in members if c.index == g.anchor_frame and c.quality.good), None)
     if anchor is None:
         anchor = next((c for c in members if c.quality.good), None)

@@ -148,7 +148,9 @@ def _plan(source: str, probe: StreamProbe, cfg: CodecConfig) -> _Context:
     if cfg.p_allocation == "fixed":
         p_counts = fixed_p_counts(layout, np.asarray([g.bit_cost for g in groups]))
     official = official_image_estimate(probe.duration, layout.grid_hw[0] * layout.grid_hw[1], plan.k_target)
-    count = candidate_count(layout.num_canvases, probe.total_frames, cfg, official_estimate=official)
+    count = candidate_count(
+        layout.num_canvases, probe.total_frames, cfg, official_estimate=official, duration=probe.duration
+    )
     candidates = sample_candidates(probe, plan, groups, count, cfg)
     return _Context(source, probe, plan, groups, layout, candidates, cfg, k, p_counts)
 
