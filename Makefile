@@ -46,6 +46,7 @@ bench-run:
 	$(PY) perf/bench_codec_frontend.py
 	$(PY) perf/bench_processor.py --reps 3
 	$(PY) perf/bench_uniform_sampling.py --repeats 2
+	$(PY) perf/bench_coverage.py --quick --methods official default
 	$(PY) perf/bench_gpu.py
 
 lint: install

@@ -275,13 +275,21 @@ def plot(results: list[dict], methods: list[str], budgets: list[int], path: Path
         ("still_act", "still / active token rate"),
     ]
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6))
+    # uniform / official / default bold and solid, the ablations thin and dashed, one colour each
+    main = {"uniform": "black", "official": "tab:red", "default": "tab:blue"}
+    others = [m for m in methods if m not in main]
+    palette = plt.get_cmap("tab10" if len(others) <= 10 else "tab20")
     for ax, (key, title) in zip(axes, metrics):
         for m in methods:
             ys = []
             for b in budgets:
                 rs = [r for r in results if r["method"] == m and r["budget_frames"] == b]
                 ys.append(float(np.nanmean([_metric(r, key) for r in rs])) if rs else np.nan)
-            ax.plot(budgets, ys, marker="o", label=m)
+            if m in main:
+                ax.plot(budgets, ys, marker="o", lw=2.2, color=main[m], label=m, zorder=3)
+            else:
+                color = palette(others.index(m) % palette.N)
+                ax.plot(budgets, ys, marker=".", lw=1.0, ls="--", color=color, label=m)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("budget (frames' worth)")
         ax.set_title(title, fontsize=9)
@@ -309,7 +317,16 @@ def main() -> None:
     ap.add_argument("--clips", nargs="*", help="only these clips (names as printed)")
     ap.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "llava_ov2_bench_cov")
     ap.add_argument("--out", type=Path, default=None, help="folder for results.json and coverage.png")
+    ap.add_argument("--replot", type=Path, metavar="RESULTS", help="only redraw the plot of a results.json")
     args = ap.parse_args()
+    if args.replot:
+        saved = json.loads(args.replot.read_text())
+        saved_methods = list(dict.fromkeys(r["method"] for r in saved))
+        saved_budgets = sorted({r["budget_frames"] for r in saved})
+        target = (args.out or args.replot.parent) / "coverage.png"
+        plot(saved, saved_methods, saved_budgets, target)
+        print(f"plot: {target}")
+        return
     budgets = args.budgets or ([4, 8, 32, 128] if args.quick else [4, 8, 16, 32, 64, 128])
     methods = args.methods or list(VARIANTS)
     unknown = sorted(set(methods) - set(VARIANTS))

@@ -209,7 +209,7 @@ class CodecConfig:
     scene_cut_boundaries: bool = True
     anchor_mode: str = "midpoint"
     tail_anchor_min_seconds: float = 4.0
-    anchor_still_fraction: float = 0.25
+    anchor_still_fraction: float = 0.4
 
     candidate_rule: str = "centered"
     candidates_per_canvas: int = 8

@@ -1,0 +1,60 @@
+"""``perf/bench_coverage.py``: its variants are valid ablations and its measurements run on a real clip."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from transformers_llava_ov2.codec.config import CodecConfig
+from transformers_llava_ov2.video.synthetic_events import JumpClipSpec, write_jump_clip
+
+SCRIPT = Path(__file__).resolve().parents[2] / "perf" / "bench_coverage.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_coverage", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_coverage"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_official_turns_every_issue_8_option_off_and_each_ablation_one(bench):
+    default = CodecConfig()
+    official = CodecConfig(**bench.OFFICIAL)
+    changed = {f.name for f in fields(CodecConfig) if getattr(official, f.name) != getattr(default, f.name)}
+    assert changed == set(bench.OFFICIAL)  # every listed option differs from its default
+    for name, overrides in bench.VARIANTS.items():
+        CodecConfig(**overrides)  # valid
+        if name.startswith("-"):
+            ((key, value),) = overrides.items()
+            # the ablation restores the pre-issue-8 value; for the spread that is the official code's rule
+            # ("official"), the pre-issue-8 package used its own "legacy" one
+            expected = "official" if key == "candidate_rule" else bench.OFFICIAL[key]
+            assert value == expected, name
+
+
+def test_measurements_and_replot_on_a_short_clip(bench, tmp_path, monkeypatch):
+    spec = JumpClipSpec(seconds=8, size=(320, 240), static=((2.0, 4.0),), seed=1)
+    clip = write_jump_clip(tmp_path / "jump.mp4", spec)
+    tau = bench.frame_tokens(spec, CodecConfig())
+    codec = bench.measure_codec(clip, 4 * tau, {})
+    uniform = bench.measure_uniform(clip, 4, tau)
+    assert codec["tokens"] <= 4 * tau and uniform["tokens"] == 4 * tau
+    for r in (codec, uniform):
+        assert all(0.0 <= x <= 1.0 for x in r["ev"]) and r["ev"] == sorted(r["ev"])
+        assert 0.0 <= r["subj"] <= 1.0 and r["still_act"] >= 0.0
+    results = [
+        dict(r, clip="jump", method=m, budget_frames=4, budget=4 * tau)
+        for r, m in ((uniform, "uniform"), (codec, "default"))
+    ]
+    (tmp_path / "results.json").write_text(json.dumps(results, default=float))
+    monkeypatch.setattr(sys, "argv", ["bench_coverage.py", "--replot", str(tmp_path / "results.json")])
+    bench.main()
+    assert (tmp_path / "coverage.png").stat().st_size > 1000
