@@ -61,7 +61,7 @@ def candidate_count(
     it and ``official_estimate`` (:func:`official_image_estimate`).
     """
     canvases = num_canvases
-    if config.candidate_rule in ("official", "centered") and official_estimate is not None:
+    if config.candidate_rule != "legacy" and official_estimate is not None:
         canvases = max(canvases, official_estimate)
     want = max(config.candidates_per_canvas * canvases, math.ceil(config.candidates_per_second * duration))
     want = min(max(want, config.min_candidates), config.max_candidates)

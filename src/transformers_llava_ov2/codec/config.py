@@ -123,10 +123,11 @@ class CodecConfig:
         anchor_mode: ``"midpoint"`` (code: I-canvas anchors at segment midpoints plus t=0, groups run
             anchor to anchor) or ``"start"`` (groups are the segments, anchored at their first frame).
         tail_anchor_min_seconds: midpoint mode drops the last anchor when its group is shorter.
-        anchor_still_fraction: the I-canvas skips a still lead-in of its group: leading candidates whose
-            rolling mean activity (5 candidates) is below this fraction of the group's mean
-            activity (``codec.groups.still_lead_in``); the anchor is the first good candidate after it
-            and P-blocks come from later frames. ``0`` = the planned anchor (official).
+        anchor_still_fraction: the I-canvas skips a still lead-in of its group: the action starts in the
+            first window of 5 candidates whose mean activity reaches this fraction of the group's mean
+            activity, at the window's most active candidate (``codec.groups.still_lead_in``); the anchor
+            is the first good candidate from there and P-blocks come from later frames. ``0`` = the
+            planned anchor (official).
 
     Candidate frames (the information-reweighted timeline):
         candidate_rule: ``"official"`` (evenly spaced positions truncated within an energy bin, a

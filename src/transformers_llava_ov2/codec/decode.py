@@ -273,8 +273,9 @@ def decode_batches(
 
     Hands over the frames whose luma is needed (candidates and references) with the motion vectors of
     candidates, converted by ``convert`` in this loop when given (only while ``backlog`` says the
-    consumer is behind, if given); the rest only advance the frame counter. Handed-over frames are released on a fixed schedule once ``ledger`` has their receipt (the
-    same schedule with or without ``convert``). Decode errors are recorded in ``report``.
+    consumer is behind, if given); the rest only advance the frame counter. Handed-over frames are
+    released on a fixed schedule once ``ledger`` has their receipt (the same schedule with or without
+    ``convert``). Decode errors are recorded in ``report``.
     Fills ``report``'s ``frames_decoded``, ``last_index``, ``frames_skipped``, ``errors`` and
     ``stopped_early``; the consumer owns the other fields.
     """

@@ -323,7 +323,7 @@ def iter_frame_signals(
         convert_rgb=convert_rgb,
     )
     ledger = ReleaseLedger()
-    backlog = Backlog()
+    backlog = Backlog() if decode_thread else None
     batches = decode_batches(
         path,
         probe,
@@ -360,11 +360,11 @@ def _signals(
             report.wait_seconds += t0 - t_wait
             for ev in batch:
                 asm.last_index = ev.last_index
-                if ev.frame is not None:
+                if ev.seq >= 0:  # a handed-over frame (converted by the decode loop or still to convert)
+                    raw = ev.frame is not None
                     asm.arrive(ev)  # drops every reference to the frame (unless it goes to the caller)
-                    ledger.ack(ev.seq)
-                elif ev.luma is not None:  # converted by the decode loop (receipt given there)
-                    asm.arrive(ev)
+                    if raw:  # the decode loop gave the receipt of the frames it converted itself
+                        ledger.ack(ev.seq)
                 while pending and asm.ready(pending[0]):
                     sig = asm.finish(pending.popleft(), True)
                     report.convert_seconds += time.perf_counter() - t0
