@@ -76,9 +76,15 @@ def test_signals_identical_and_in_display_order(h264_b_clip):
     _wait_no_decode_thread()
 
 
-def test_convert_rgb_replaces_the_frame(h264_b_clip):
+def test_convert_rgb_replaces_the_frame_and_gets_the_working_copy(h264_b_clip):
     probe = probe_video(h264_b_clip.path)
     cands = np.arange(0, probe.total_frames, 5)
+    seen: list[tuple[int, int, str]] = []
+
+    def to_rgb(f):
+        seen.append((f.height, f.width, f.format.name))
+        return f.to_ndarray(format="rgb24")
+
     sigs = list(
         iter_frame_signals(
             h264_b_clip.path,
@@ -87,12 +93,14 @@ def test_convert_rgb_replaces_the_frame(h264_b_clip):
             (32, 48),
             use_mvs=True,
             report=DecodeReport(),
-            convert_rgb=lambda f: f.to_ndarray(format="rgb24"),
+            convert_rgb=to_rgb,
+            work_hw=(64, 96),
         )
     )
     assert [s.index for s in sigs] == cands.tolist()
-    for s in sigs:
-        assert s.frame is None and s.rgb.shape == (probe.height, probe.width, 3)
+    for s in sigs:  # RGB at the working size, luma at the analysis size
+        assert s.frame is None and s.rgb.shape == (64, 96, 3) and s.luma.shape == (32, 48)
+    assert set(seen) == {(64, 96, "yuv420p")}
     _wait_no_decode_thread()
 
 

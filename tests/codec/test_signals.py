@@ -6,15 +6,18 @@ import av
 import numpy as np
 import pytest
 import torch
+from av.video.reformatter import VideoReformatter
 
 from transformers_llava_ov2.codec.probe import probe_video
 from transformers_llava_ov2.codec.signals import (
     DecodeReport,
+    block_mean_u8,
     densify_motion_vectors,
     iter_frame_signals,
     mc_residual,
     motion_field,
     plan_references,
+    scale_to_work,
 )
 
 MV_DTYPE = np.dtype(
@@ -205,3 +208,79 @@ def test_densify_and_motion_field_match_the_reference_loop(seed):
         else:
             np.testing.assert_array_equal(weights.numpy(), mask[:, ys][:, :, xs].astype(np.float32))
         np.testing.assert_array_equal(flow.numpy(), expect)
+
+
+@pytest.mark.parametrize("ds", [1, 2, 7, 14])
+def test_block_mean_u8_is_the_rounded_block_mean(ds):
+    rng = np.random.default_rng(ds)
+    plane = rng.integers(0, 256, size=(ds * 6, ds * 9), dtype=np.uint8)
+    plane[:ds, :ds] = 255  # the largest sums must not overflow
+    want = (plane.reshape(6, ds, 9, ds).astype(np.int64).sum(axis=(1, 3)) + ds * ds // 2) // (ds * ds)
+    got = block_mean_u8(plane, ds)
+    assert got.dtype == np.uint8 and np.array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    ("pix_fmt", "work_fmt"),
+    [
+        ("yuv420p", "yuv420p"),
+        ("yuvj420p", "yuv420p"),
+        ("nv12", "yuv420p"),
+        ("yuv420p10le", "yuv420p"),
+        ("yuv422p", "yuv444p"),
+        ("yuv444p", "yuv444p"),
+        ("rgb24", "yuv444p"),
+        ("gray", "yuv444p"),
+    ],
+)
+def test_scale_to_work_keeps_chroma_and_gives_full_range_luma(pix_fmt, work_fmt):
+    rgb = np.zeros((64, 96, 3), dtype=np.uint8)
+    rgb[:, 48:] = 255  # black left half, white right half
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=pix_fmt)
+    small = scale_to_work(VideoReformatter(), frame, (32, 48))
+    assert (small.height, small.width, small.format.name) == (32, 48, work_fmt)
+    y = np.frombuffer(small.planes[0], np.uint8).reshape(small.planes[0].height, -1)[:, :48]
+    # limited-range black (16) and white (235) come out as full-range 0 and 255 (as swscale's gray gives)
+    assert y[:, :20].max() <= 1 and y[:, 28:].min() >= 254
+
+
+def test_luma_and_rgb_come_from_one_working_copy(h264_b_clip):
+    """The luma is the 2x2 mean of the working-size Y plane; the RGB is that copy converted unscaled."""
+    probe = probe_video(h264_b_clip.path)
+    cands = np.asarray([0, 7, 20])
+    sigs = list(
+        iter_frame_signals(
+            h264_b_clip.path,
+            probe,
+            cands,
+            (32, 48),
+            use_mvs=True,
+            report=DecodeReport(),
+            work_hw=(64, 96),
+            convert_rgb=lambda f: f.to_ndarray(format="rgb24"),
+        )
+    )
+    scaler = VideoReformatter()
+    with av.open(str(h264_b_clip.path)) as c:
+        frames = {i: f for i, f in enumerate(c.decode(video=0)) if i in set(cands.tolist())}
+    for s in sigs:
+        small = scale_to_work(scaler, frames[s.index], (64, 96))
+        y = np.frombuffer(small.planes[0], np.uint8).reshape(small.planes[0].height, -1)[:, :96]
+        assert np.array_equal(s.luma, block_mean_u8(y, 2))
+        assert np.array_equal(s.rgb, small.to_ndarray(format="rgb24"))
+
+
+def test_work_size_must_be_an_integer_multiple_of_the_analysis_size(h264_b_clip):
+    probe = probe_video(h264_b_clip.path)
+    with pytest.raises(ValueError, match="work_hw"):
+        list(
+            iter_frame_signals(
+                h264_b_clip.path,
+                probe,
+                np.asarray([0]),
+                (32, 48),
+                use_mvs=True,
+                report=DecodeReport(),
+                work_hw=(64, 90),
+            )
+        )

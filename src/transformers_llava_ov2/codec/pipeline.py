@@ -22,7 +22,7 @@ from typing import Any
 
 import av
 import numpy as np
-from av.video.reformatter import VideoReformatter
+from av.video.reformatter import ColorRange, VideoReformatter
 
 from ..errors import VideoDecodeError
 from ..video.container import AV_ERRORS
@@ -228,18 +228,18 @@ def _reencoded_source(ctx: _Context, out: Path, backend: dict[str, Any]) -> _Mot
 
 
 def _rgb_converter(ctx: _Context) -> Callable[[av.VideoFrame], np.ndarray]:
-    """``frame -> uint8 [H, W, 3]`` canvas-size RGB in display orientation (one swscale context per
-    calling thread: the decode thread converts too while the consumer is behind)."""
+    """``canvas-size frame -> uint8 [H, W, 3]`` RGB in display orientation: a no-scale swscale conversion
+    of the working copy the signal pass already made (one swscale context per calling thread: the decode
+    thread converts too while the consumer is behind)."""
     local = threading.local()
-    h, w = ctx.coded_canvas
     rot_k = ctx.rot_k
 
-    def to_rgb(frame: av.VideoFrame) -> np.ndarray:
+    def to_rgb(small: av.VideoFrame) -> np.ndarray:
         rgb_fmt = getattr(local, "fmt", None)
         if rgb_fmt is None:
             rgb_fmt = local.fmt = VideoReformatter()
-        # one swscale thread: the decode thread has the other core (the output does not depend on it)
-        img = rgb_fmt.reformat(frame, width=w, height=h, format="rgb24", interpolation="AREA", threads=1)
+        # the working copy is full range (signals.scale_to_work); one swscale thread (the other decodes)
+        img = rgb_fmt.reformat(small, format="rgb24", src_color_range=ColorRange.JPEG, threads=1)
         arr = img.to_ndarray()
         return np.ascontiguousarray(np.rot90(arr, rot_k)) if rot_k else arr
 
@@ -263,6 +263,7 @@ def _run(ctx: _Context, src: _MotionSource, stages: dict[str, float], backend: d
         decode_thread=cfg.decode_thread,
         # canvas-size RGB on arrival instead of the decoded frame (memory: docs/codec.md, "3. Signals")
         convert_rgb=_rgb_converter(ctx),
+        work_hw=ctx.coded_canvas,  # one area scale per frame: luma, thumbnail and RGB all come from it
     )
     with closing(signals):  # stops the decode thread if anything below raises
         for sig in signals:

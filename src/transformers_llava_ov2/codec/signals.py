@@ -1,9 +1,13 @@
 """Stage 3: codec signals of the candidate frames, from ONE sequential decode pass.
 
-Per candidate frame the pass produces (all at the *analysis* resolution ``(h, w)`` = canvas size divided
-by ``analysis_downsample``, in the coded orientation):
+Every frame whose luma is needed is area-scaled ONCE by swscale to the *working* size (the canvas size in
+the coded orientation; :func:`scale_to_work`), full-range planar YUV. From that one scaled frame come the
+luma, the thumbnail and the canvas RGB (a no-scale conversion, swscale's fast path), so no frame is
+filtered at full resolution twice. Per candidate frame the pass produces (all at the *analysis*
+resolution ``(h, w)`` = working size divided by ``analysis_downsample``, in the coded orientation):
 
-* the luma plane (``uint8 [h, w]``, area-downscaled by swscale);
+* the luma plane (``uint8 [h, w]``): the rounded mean of each ``ds x ds`` block of the scaled Y plane
+  (:func:`block_mean_u8`);
 * the motion field from ``flags2=+export_mvs`` side data, densified on the 4x4-cell grid
   (:func:`densify_motion_vectors`) and resized to ``(h, w)`` with the vector components scaled
   (``float32 [4, h, w]``: L0 x, L0 y, L1 x, L1 y in analysis pixels, ``src - dst``);
@@ -11,7 +15,7 @@ by ``analysis_downsample``, in the coded orientation):
   MV-warped past (L0) / future (L1) reference, bilinear ``grid_sample``; references are the nearest
   I/P frames (the stream carries no ``ref_idx``). Without motion vectors (HEVC, VP9, AV1, MJPEG, ...)
   the residual is the difference to the previous frame;
-* the decoded ``av.VideoFrame`` itself (kept only while the caller needs RGB from it).
+* the scaled ``av.VideoFrame`` (kept only when the caller converts nothing itself).
 
 Only candidate frames and the references they need are converted; everything else is decoded and
 dropped. Frames are yielded in display order; B-frames wait for their future reference.
@@ -34,7 +38,7 @@ from typing import Any
 import av
 import numpy as np
 import torch
-from av.video.reformatter import VideoReformatter
+from av.video.reformatter import ColorRange, VideoReformatter
 
 from .bitstream import PICT_B, PICT_I
 from .decode import Backlog, DecodedFrame, DecodeReport, DecodeThread, ReleaseLedger, decode_batches
@@ -44,11 +48,13 @@ from .probe import StreamProbe
 __all__ = [
     "DecodeReport",
     "FrameSignals",
+    "block_mean_u8",
     "densify_motion_vectors",
     "iter_frame_signals",
     "mc_residual",
     "motion_field",
     "plan_references",
+    "scale_to_work",
     "thumbnail_rgb",
 ]
 
@@ -65,7 +71,7 @@ class FrameSignals:
         luma: ``uint8 [h, w]``.
         residual: ``uint8 [h, w]`` ``clip(128 + residual)``.
         flow: ``float32 [4, h, w]`` motion field or ``None`` when the frame carries no vectors.
-        frame: the decoded frame (for RGB conversion of contributing frames); ``None`` when
+        frame: the frame scaled to the working size (:func:`scale_to_work`); ``None`` when
             :func:`iter_frame_signals` was given ``convert_rgb`` (then ``rgb`` holds its result).
         thumb_rgb: ``uint8 [th, tw, 3]`` small RGB thumbnail (bad-frame test).
         rgb: ``convert_rgb(frame)`` or ``None``.
@@ -129,8 +135,61 @@ class _Arrived:
     pict: int
 
 
+def _work_format(frame: av.VideoFrame) -> str:
+    """``"yuv420p"`` for 4:2:0 sources of any bit depth (the usual case; swscale's fast RGB path),
+    ``"yuv444p"`` for every other source (4:2:2, 4:4:4, RGB, grey, palettes), which keeps its chroma."""
+    fmt = frame.format
+    comps = fmt.components
+    subsampled = len(comps) >= 3 and comps[1].width < frame.width and comps[1].height < frame.height
+    return "yuv420p" if subsampled and not fmt.is_rgb else "yuv444p"
+
+
+def scale_to_work(scaler: VideoReformatter, frame: av.VideoFrame, work_hw: tuple[int, int]) -> av.VideoFrame:
+    """``frame`` area-scaled to ``work_hw = (h, w)``, full-range 8-bit planar YUV (``yuv420p`` for 4:2:0
+    sources, else ``yuv444p``; :func:`_work_format`).
+
+    The frame's own range is honoured (limited-range black becomes 0); the result is full range, so its
+    Y plane has the meaning of swscale's ``gray`` conversion (the bad-frame thresholds). One swscale thread: the output does not depend
+    on it and the other core decodes.
+    """
+    h, w = work_hw
+    src_range = frame.color_range if frame.color_range in (ColorRange.MPEG, ColorRange.JPEG) else None
+    return scaler.reformat(
+        frame,
+        width=w,
+        height=h,
+        format=_work_format(frame),
+        interpolation="AREA",
+        src_color_range=src_range,
+        dst_color_range=ColorRange.JPEG,
+        threads=1,
+    )
+
+
+def block_mean_u8(plane: np.ndarray, ds: int) -> np.ndarray:
+    """``uint8 [H/ds, W/ds]`` rounded mean ``(sum + ds^2 // 2) // ds^2`` of each ``ds x ds`` block of
+    ``plane`` (``uint8 [H, W]``, ``H`` and ``W`` multiples of ``ds``); ``ds = 1`` returns a copy."""
+    if ds == 1:
+        return np.array(plane, dtype=np.uint8, copy=True)
+    acc = plane[0::ds, 0::ds].astype(np.uint16)  # ds <= 16: 256 * 255 < 2 ** 16
+    for dy in range(ds):
+        for dx in range(ds):
+            if dy or dx:
+                acc += plane[dy::ds, dx::ds]
+    acc += (ds * ds) // 2
+    acc //= ds * ds
+    return acc.astype(np.uint8)
+
+
+def _y_plane(frame: av.VideoFrame) -> np.ndarray:
+    """``uint8 [h, w]`` view of the Y plane of an 8-bit planar YUV frame (no copy)."""
+    pl = frame.planes[0]
+    return np.frombuffer(pl, np.uint8).reshape(pl.height, pl.line_size)[:, : frame.width]
+
+
 class _FrameConverter:
-    """Frame -> luma (every handed-over frame) and motion field, thumbnail, RGB (candidates).
+    """Frame -> working-size copy (:func:`scale_to_work`) -> luma (every handed-over frame) and motion
+    field, thumbnail, RGB (candidates).
 
     Pure per frame: it reads only immutable sizes and per-thread swscale contexts, so it runs in the
     decode thread (``decode_batches(convert=...)``, while the consumer is behind) or in the consumer; the
@@ -141,11 +200,14 @@ class _FrameConverter:
         self,
         cand_set: set[int],
         analysis_hw: tuple[int, int],
+        work_hw: tuple[int, int],
         thumb_width: int,
         convert_rgb: Callable[[av.VideoFrame], np.ndarray] | None,
     ):
         self.cand_set = cand_set
         self.ah, self.aw = analysis_hw
+        self.work_hw = work_hw
+        self.ds = work_hw[0] // self.ah
         self.thumb_width = thumb_width
         self.th = max(2, round(thumb_width * self.ah / max(self.aw, 1)))
         self.convert_rgb = convert_rgb
@@ -153,25 +215,24 @@ class _FrameConverter:
 
     def _formatters(self) -> tuple[VideoReformatter, VideoReformatter]:
         local = self._local
-        if not hasattr(local, "luma"):
-            local.luma, local.thumb = VideoReformatter(), VideoReformatter()
-        return local.luma, local.thumb
+        if not hasattr(local, "scale"):
+            local.scale, local.thumb = VideoReformatter(), VideoReformatter()
+        return local.scale, local.thumb
 
     def __call__(self, ev: DecodedFrame, frame: av.VideoFrame) -> None:
-        ah, aw = self.ah, self.aw
-        luma_fmt, thumb_fmt = self._formatters()
-        luma = luma_fmt.reformat(frame, width=aw, height=ah, format="gray", interpolation="AREA", threads=1)
-        ev.luma = luma.to_ndarray()
+        scaler, thumb_fmt = self._formatters()
+        small = scale_to_work(scaler, frame, self.work_hw)
+        ev.luma = block_mean_u8(_y_plane(small), self.ds)
         if ev.index not in self.cand_set:
             return
         flow = weights = None
         has_mvs = ev.mvs is not None and len(ev.mvs) > 0
         if has_mvs:
-            flow, weights = motion_field(ev.mvs, frame.height, frame.width, (ah, aw))
+            flow, weights = motion_field(ev.mvs, frame.height, frame.width, (self.ah, self.aw))
         ev.mvs = None
-        thumb = thumbnail_rgb(frame, self.thumb_width, self.th, thumb_fmt)
-        rgb = None if self.convert_rgb is None else self.convert_rgb(frame)
-        kept = frame if self.convert_rgb is None else None
+        thumb = thumbnail_rgb(small, self.thumb_width, self.th, thumb_fmt)
+        rgb = None if self.convert_rgb is None else self.convert_rgb(small)
+        kept = small if self.convert_rgb is None else None
         ev.data = _Converted(flow, weights, thumb, rgb, kept, has_mvs)
 
 
@@ -187,6 +248,7 @@ class _SignalAssembler:
         probe: StreamProbe,
         cand: np.ndarray,
         analysis_hw: tuple[int, int],
+        work_hw: tuple[int, int],
         *,
         use_mvs: bool,
         report: DecodeReport,
@@ -204,7 +266,7 @@ class _SignalAssembler:
                     self.needed_by[r] = self.needed_by.get(r, 0) + 1
         self.need_luma = self.cand_set | set(self.needed_by)
         self.last_needed = max(self.need_luma)
-        self.converter = _FrameConverter(self.cand_set, analysis_hw, thumb_width, convert_rgb)
+        self.converter = _FrameConverter(self.cand_set, analysis_hw, work_hw, thumb_width, convert_rgb)
         self.lumas: dict[int, np.ndarray] = {}
         self.pending: deque[_Arrived] = deque()  # candidates in display order waiting for data
         self.cand_set_open = set(self.cand_set)
@@ -271,6 +333,18 @@ class _SignalAssembler:
         )
 
 
+def _work_size(analysis_hw: tuple[int, int], work_hw: tuple[int, int] | None) -> tuple[int, int]:
+    """``work_hw`` (default ``analysis_hw``), checked to be ``analysis_hw`` times one integer >= 1."""
+    ah, aw = (int(x) for x in analysis_hw)
+    wh, ww = (ah, aw) if work_hw is None else (int(work_hw[0]), int(work_hw[1]))
+    ds = wh // max(ah, 1)
+    if min(ah, aw) < 1 or ds < 1 or (wh, ww) != (ds * ah, ds * aw):
+        raise ValueError(
+            f"work_hw={(wh, ww)} must be the analysis size {(ah, aw)} times one integer on both axes"
+        )
+    return wh, ww
+
+
 def iter_frame_signals(
     path: str | os.PathLike,
     probe: StreamProbe,
@@ -284,6 +358,7 @@ def iter_frame_signals(
     thumb_width: int = 64,
     decode_thread: bool = True,
     convert_rgb: Callable[[av.VideoFrame], np.ndarray] | None = None,
+    work_hw: tuple[int, int] | None = None,
 ) -> Iterator[FrameSignals]:
     """Decode ``path`` once and yield :class:`FrameSignals` for every candidate, in display order.
 
@@ -300,23 +375,29 @@ def iter_frame_signals(
         decode_thread: demux and decode in a background thread (bounded look-ahead) while this generator
             and its consumer compute signals; ``False`` runs everything in the calling thread. The
             results are the same.
-        convert_rgb: applied to every candidate's decoded frame on arrival (``FrameSignals.rgb``); the
-            frame itself is then not kept (``FrameSignals.frame`` is ``None``). With ``decode_thread`` it
+        convert_rgb: applied to every candidate's working-size frame (:func:`scale_to_work`) on arrival
+            (``FrameSignals.rgb``); the frame itself is then not kept (``FrameSignals.frame`` is ``None``). With ``decode_thread`` it
             may run in either thread (frames are converted where there is time), so it must be
             thread-safe (e.g. one swscale context per thread). Without it the frame is
             handed to the caller; on damaged streams the decoded pixels can then depend on how long the
             caller keeps frames (see ``ReleaseLedger``).
 
+        work_hw: ``(h, w)`` every needed frame is area-scaled to once (coded orientation, a multiple of
+            ``analysis_hw`` by the same integer on both axes; the canvas size for the tokenizer);
+            ``None``: ``analysis_hw``.
+
     Decoding errors are recorded in ``report`` and decoding goes on with the next packet; candidates that
     never arrive are skipped.
     """
     cand = np.asarray(candidates, dtype=np.int64)
+    work = _work_size(analysis_hw, work_hw)
     if len(cand) == 0:
         return
     asm = _SignalAssembler(
         probe,
         cand,
         analysis_hw,
+        work,
         use_mvs=use_mvs,
         report=report,
         thumb_width=thumb_width,
