@@ -13,7 +13,7 @@ geometry for that clip, the same size a uniform frame gets), every method report
 
 Methods: ``uniform`` (``B`` evenly spaced frames) and the codec variants of ``VARIANTS`` (``official`` =
 the official-like behaviour before issue 8: ceiling budget, fixed 1 + 3 canvases, no camera compensation,
-legacy candidates, no per-second candidate floor, no activity weighting, planned anchors; ``default`` =
+legacy candidates, no per-second candidate floor, no activity weighting, planned anchors, no motion-normalisation floor; ``default`` =
 the current defaults; ``-x`` = the defaults with option ``x`` back at its official value; variants with
 the same resolved configuration are measured once). One table is printed (per clip and budget), a summary table (mean over clips) and one PNG
 plot; the machine's load average is printed before and after (the benchmark measures coverage, not time).
@@ -58,12 +58,13 @@ OFFICIAL: dict[str, object] = {
     "candidates_per_second": 0.0,
     "activity_frame_power": 0.0,
     "anchor_still_fraction": 0.0,
+    "mv_norm_floor": 0.0,
 }
 
 #: codec variants: name -> CodecConfig overrides (measured against each other and against uniform frames).
 #: ``official`` = the behaviour before issue 8; ``default`` = the current defaults; every ``-x`` variant is
-#: the defaults with one option back at its official value (an ablation), ``affine`` / ``+12cand`` the
-#: alternatives that are not defaults.
+#: the defaults with one option back at its official value (an ablation), ``affine`` / ``+12cand`` /
+#: ``mv_floor4`` the alternatives that are not defaults.
 VARIANTS: dict[str, dict] = {
     "official": OFFICIAL,
     "default": {},
@@ -76,6 +77,8 @@ VARIANTS: dict[str, dict] = {
     "-frame_power": {"activity_frame_power": 0.0},
     "-still_anchor": {"anchor_still_fraction": 0.0},
     "+12cand": {"candidates_per_canvas": 12},
+    "-mv_floor": {"mv_norm_floor": 0.0},
+    "mv_floor4": {"mv_norm_floor": 4.0},
 }
 
 

@@ -13,6 +13,7 @@ from transformers_llava_ov2.codec.saliency import (
     motion_saliency,
     percentile,
     residual_saliency,
+    saliency_and_activity,
 )
 from transformers_llava_ov2.codec.selection import attenuate, frame_mass, select_blocks, strata
 
@@ -35,6 +36,35 @@ def test_official_normalisations():
     flow[0] += 4.0  # camera pan: median compensation removes it
     comp = motion_saliency(flow, compensate="median")
     assert comp[0, 0] == 0.0 and comp[5, 5] == 1.0
+
+
+def test_motion_normalisation_floor_keeps_weak_motion_weak():
+    """Sub-floor motion (e.g. shake left after compensation) is not stretched to full saliency."""
+    flow = np.zeros((4, 20, 20), dtype=np.float32)
+    flow[0] = np.random.default_rng(0).uniform(0.0, 0.4, (20, 20)).astype(np.float32)  # noise < 0.5 px
+    flow[0, :, :2] = 0.5
+    official = motion_saliency(flow)  # P95 of the noise -> the noise's top 5 % become 1
+    assert official.max() == 1.0
+    floored = motion_saliency(flow, floor=0.5)  # mag = |v| / 4 <= 0.125 -> at most 0.25
+    assert floored.max() == pytest.approx(0.25) and floored.min() >= 0.0
+    strong = flow.copy()
+    strong[0, 5:15, 5:15] = 40.0  # real motion (a quarter of the frame, above the floor): as before
+    np.testing.assert_array_equal(motion_saliency(strong, floor=0.5), motion_saliency(strong))
+
+
+@pytest.mark.parametrize(("ds", "floor_px"), [(1, 2.0), (2, 2.0), (2, 4.0)])
+def test_motion_floor_is_in_canvas_pixels(ds, floor_px):
+    """``mv_norm_floor`` is canvas pixels: the same physical motion saturates at the same floor at any
+    ``analysis_downsample``."""
+    analysis_px = 0.5 * floor_px / ds  # a uniform motion of half the floor, in analysis pixels
+    flow = np.zeros((4, 16, 16), dtype=np.float32)
+    flow[0] = analysis_px
+    res = np.full((16, 16), 128, dtype=np.uint8)
+    cfg = CodecConfig(mv_norm_floor=floor_px, analysis_downsample=ds, mv_compensate="none", w_res=0.0)
+    smap, _ = saliency_and_activity(flow, res, cfg, has_motion=True)
+    np.testing.assert_allclose(smap, 0.5, rtol=1e-6)  # half the floor -> half saliency
+    official, _ = saliency_and_activity(flow, res, cfg.replace(mv_norm_floor=0.0), has_motion=True)
+    np.testing.assert_allclose(official, 1.0)  # the official rule stretches it to 1
 
 
 def test_block_scores_and_letterbox():

@@ -68,6 +68,7 @@ _NON_NEGATIVE_FLOATS = (
     "bitcost_prior_beta",
     "activity_frame_power",
     "anchor_still_fraction",
+    "mv_norm_floor",
     "letterbox_dark_threshold",
     "black_y_mean",
     "black_y_std",
@@ -157,6 +158,12 @@ class CodecConfig:
             (subtract the per-frame median vector) or ``"affine"`` (subtract a robust per-frame affine
             fit of the vector field: pans, zooms and small rotations).
         mv_direction: ``"l0"`` (code) or ``"both"`` (max of L0/L1 magnitudes).
+        mv_norm_floor: least motion, in canvas pixels, that the per-frame normalisation stretches to full
+            saliency: ``m = clip(mag / max(P95, 1e-6, f), 0, 1)`` with
+            ``f = mv_norm_floor / (analysis_downsample * mv_unit_div)`` (``mag``'s units). A frame whose
+            whole motion is below it (shake left after compensation, encoder noise on flat areas) keeps a
+            weak motion map, so its blocks rank by the residual, instead of that noise being stretched to
+            1. ``0`` = the official rule; 2 by default (``docs/codec.md``, deviation 15).
         analysis_downsample: saliency maps are computed at canvas resolution divided by this factor
             (1 = canvas resolution, as the code does; 2 by default for speed, see ``docs/codec.md``);
             must divide ``patch_size``.
@@ -234,6 +241,7 @@ class CodecConfig:
     w_res: float = 1.0
     mv_compensate: str = "median"
     mv_direction: str = "l0"
+    mv_norm_floor: float = 2.0
     analysis_downsample: int = 2
     letterbox: bool = True
     letterbox_dark_threshold: float = 16.0

@@ -1,6 +1,8 @@
 """Stage 4a: per-frame saliency maps and block scores (official normalisation).
 
-* motion: ``|v| / mv_unit_div`` from the (resized, rescaled) L0 field, ``m = clip(mag / max(P95, 1e-6), 0, 1)``;
+* motion: ``|v| / mv_unit_div`` from the (resized, rescaled) L0 field,
+  ``m = clip(mag / max(P95, 1e-6, floor), 0, 1)``, ``floor`` = ``mv_norm_floor`` canvas pixels in
+  ``mag``'s units (0: official);
 * residual: ``x = |res_u8 - 128|``, ``r = clip(x / max(P95, 1), 0, 1)``;
 * fusion ``s = clip((w_mv m + w_res r) / (w_mv + w_res), 0, 1)`` (residual only when there is no motion);
 * letterbox mask, then ``p x p`` patch sums and ``merge x merge`` block sums.
@@ -54,6 +56,7 @@ def motion_saliency(
     pct: float = 95.0,
     compensate: str = "none",
     direction: str = "l0",
+    floor: float = 0.0,
 ) -> np.ndarray:
     """``float32 [h, w]`` normalised motion magnitude in ``[0, 1]``.
 
@@ -61,14 +64,20 @@ def motion_saliency(
         flow: ``float32 [4, h, w]`` (L0 x, L0 y, L1 x, L1 y).
         compensate: camera-motion compensation (:func:`global_motion`): ``"none"``, ``"median"``, ``"affine"``.
         direction: ``"l0"`` (official) or ``"both"`` (max of the L0 and L1 magnitudes).
+        floor: least normalisation scale (:func:`normalise_motion`; 0 = official).
     """
     mag = motion_magnitude(flow, unit_div=unit_div, compensate=compensate, direction=direction)
-    return normalise_motion(mag, pct)
+    return normalise_motion(mag, pct, floor)
 
 
-def normalise_motion(mag: np.ndarray, pct: float = 95.0) -> np.ndarray:
-    """``clip(mag / max(P_pct(mag), 1e-6), 0, 1)`` in place (``float32 [h, w]``)."""
-    scale = max(percentile(mag, pct), 1e-6)
+def normalise_motion(mag: np.ndarray, pct: float = 95.0, floor: float = 0.0) -> np.ndarray:
+    """``clip(mag / max(P_pct(mag), 1e-6, floor), 0, 1)`` in place (``float32 [h, w]``).
+
+    ``floor = 0`` is the official rule; a positive floor (``CodecConfig.mv_norm_floor``, converted to
+    ``mag``'s units) keeps a frame whose motion is all below it (residual shake, encoder noise) from being
+    stretched to full saliency.
+    """
+    scale = max(percentile(mag, pct), 1e-6, floor)
     np.divide(mag, np.float32(scale), out=mag)
     return np.clip(mag, 0.0, 1.0, out=mag)
 
@@ -223,7 +232,8 @@ def saliency_and_activity(
             flow, unit_div=config.mv_unit_div, compensate=config.mv_compensate, direction=config.mv_direction
         )
         activity = frame_activity(mag, residual_u8, config)
-        m = normalise_motion(mag, config.mv_percentile)
+        floor = config.mv_norm_floor / (config.analysis_downsample * config.mv_unit_div)  # canvas px -> mag
+        m = normalise_motion(mag, config.mv_percentile, floor)
         return fuse_saliency(m, r, config.w_mv, config.w_res), activity
     return fuse_saliency(m, r, config.w_mv, config.w_res), frame_activity(mag, residual_u8, config)
 
