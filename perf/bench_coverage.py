@@ -13,7 +13,8 @@ geometry for that clip, the same size a uniform frame gets), every method report
 
 Methods: ``uniform`` (``B`` evenly spaced frames) and the codec variants of ``VARIANTS`` (``official`` =
 the official-like behaviour before issue 8: ceiling budget, fixed 1 + 3 canvases, no camera compensation,
-legacy candidates, no per-second candidate floor, no activity weighting, planned anchors, no motion-normalisation floor; ``default`` =
+legacy candidates, no per-second candidate floor, no activity weighting, planned anchors, no normalisation
+floors, index tie-break; ``default`` =
 the current defaults; ``-x`` = the defaults with option ``x`` back at its official value; variants with
 the same resolved configuration are measured once). One table is printed (per clip and budget), a summary table (mean over clips) and one PNG
 plot; the machine's load average is printed before and after (the benchmark measures coverage, not time).
@@ -59,12 +60,14 @@ OFFICIAL: dict[str, object] = {
     "activity_frame_power": 0.0,
     "anchor_still_fraction": 0.0,
     "mv_norm_floor": 0.0,
+    "res_norm_floor": 1.0,
+    "tie_break": "index",
 }
 
 #: codec variants: name -> CodecConfig overrides (measured against each other and against uniform frames).
 #: ``official`` = the behaviour before issue 8; ``default`` = the current defaults; every ``-x`` variant is
 #: the defaults with one option back at its official value (an ablation), ``affine`` / ``+12cand`` /
-#: ``mv_floor4`` the alternatives that are not defaults.
+#: ``mv_floor4`` / ``res_floor8`` the alternatives that are not defaults.
 VARIANTS: dict[str, dict] = {
     "official": OFFICIAL,
     "default": {},
@@ -78,7 +81,10 @@ VARIANTS: dict[str, dict] = {
     "-still_anchor": {"anchor_still_fraction": 0.0},
     "+12cand": {"candidates_per_canvas": 12},
     "-mv_floor": {"mv_norm_floor": 0.0},
+    "-res_floor": {"res_norm_floor": 1.0},
+    "-tie_break": {"tie_break": "index"},
     "mv_floor4": {"mv_norm_floor": 4.0},
+    "res_floor8": {"res_norm_floor": 8.0},
 }
 
 
@@ -312,11 +318,21 @@ def _metric(r: dict, key: str) -> float:
     return r[key]
 
 
+def method_names(values: list[str] | None) -> list[str]:
+    """``--methods`` values (space- and/or comma-separated) as a list; all of ``VARIANTS`` when empty."""
+    return [m for arg in values or [] for m in arg.split(",") if m] or list(VARIANTS)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="3 clips, budgets 4/8/32/128 (a few minutes)")
     ap.add_argument("--budgets", type=int, nargs="*", help="budgets in frames' worth")
-    ap.add_argument("--methods", nargs="*", help=f"codec variants (default: all of {list(VARIANTS)})")
+    ap.add_argument(
+        "--methods",
+        nargs="*",
+        help=f"codec variants, space- or comma-separated (ablations start with '-', so write them "
+        f"--methods=default,-mv_floor); default: all of {list(VARIANTS)}",
+    )
     ap.add_argument("--clips", nargs="*", help="only these clips (names as printed)")
     ap.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "llava_ov2_bench_cov")
     ap.add_argument("--out", type=Path, default=None, help="folder for results.json and coverage.png")
@@ -331,7 +347,7 @@ def main() -> None:
         print(f"plot: {target}")
         return
     budgets = args.budgets or ([4, 8, 32, 128] if args.quick else [4, 8, 16, 32, 64, 128])
-    methods = args.methods or list(VARIANTS)
+    methods = method_names(args.methods)
     unknown = sorted(set(methods) - set(VARIANTS))
     if unknown:
         ap.error(f"unknown method(s) {unknown}; choose from {list(VARIANTS)}")

@@ -105,6 +105,32 @@ def test_select_blocks_dedup_strata_and_fallback():
     assert len(select_blocks(np.zeros((0, 6)), 3, 6)) == 0
 
 
+def test_tie_break_prior_orders_only_equal_scores():
+    """``prior`` decides among equal attenuated scores (a still frame's zero blocks), nothing else."""
+    scores = np.zeros((4, 8))
+    scores[0, 5] = 3.0  # one salient block in frame 0; frames 1-3 are still (all zero)
+    prior = np.asarray([0.0, 0.0, 0.0, 0.0, 0.1, 0.9, 0.8, 0.0])  # the group's motion sits at blocks 4-6
+    official = select_blocks(scores, num_strata=1, blocks_per_canvas=4)
+    assert official.frame_pos.tolist() == [0, 0, 0, 0] and official.block.tolist() == [5, 0, 1, 2]
+    group = select_blocks(scores, num_strata=1, blocks_per_canvas=4, prior=prior)
+    # the still frames give the block where the group's motion is, not their top-left blocks
+    assert group.block.tolist() == [5, 5, 5, 5] and group.frame_pos.tolist() == [0, 1, 2, 3]
+    distinct = np.random.default_rng(3).random((6, 8))  # no ties: the prior changes nothing
+    a = select_blocks(distinct, 2, 5)
+    b = select_blocks(distinct, 2, 5, prior=np.arange(8.0))
+    assert a.frame_pos.tolist() == b.frame_pos.tolist() and a.block.tolist() == b.block.tolist()
+
+
+def test_residual_normalisation_floor_keeps_coding_noise_weak():
+    noise = np.random.default_rng(1).integers(125, 132, size=(20, 20)).astype(np.uint8)  # |res| <= 3
+    assert residual_saliency(noise).max() == 1.0  # official max(P95, 1): the noise is stretched to 1
+    floored = residual_saliency(noise, floor=8.0)
+    assert floored.max() == pytest.approx(3.0 / 8.0)
+    edge = noise.copy()
+    edge[:, :5] = 200  # a real change on a quarter of the frame: P95 = 72 > the floor, as before
+    np.testing.assert_array_equal(residual_saliency(edge, floor=8.0), residual_saliency(edge))
+
+
 def test_smart_resize_and_budget_rule():
     assert smart_resize(640, 360, 28, 3136, 150_000) == (504, 280)
     assert smart_resize(720, 1280, 28, 3136, 150_000) == (280, 504)

@@ -58,3 +58,13 @@ def test_measurements_and_replot_on_a_short_clip(bench, tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["bench_coverage.py", "--replot", str(tmp_path / "results.json")])
     bench.main()
     assert (tmp_path / "coverage.png").stat().st_size > 1000
+
+
+def test_method_names_accept_ablations_comma_separated(bench):
+    assert bench.method_names(["official,default,-mv_floor", "affine"]) == [
+        "official",
+        "default",
+        "-mv_floor",
+        "affine",
+    ]
+    assert bench.method_names(None) == list(bench.VARIANTS)

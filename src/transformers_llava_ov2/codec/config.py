@@ -28,6 +28,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "candidate_rule": ("official", "centered", "legacy"),
     "mv_direction": ("l0", "both"),
     "rank_attenuation": ("sqrt", "linear"),
+    "tie_break": ("group", "index"),
     "thread_type": ("AUTO", "FRAME", "SLICE", "NONE"),
 }
 
@@ -56,7 +57,14 @@ _NON_NEGATIVE_INTS = (
     "peaks_cap",
     "peak_neighbors",
 )
-_POSITIVE_FLOATS = ("bin_seconds", "seconds_per_group", "min_span_seconds", "max_span_seconds", "mv_unit_div")
+_POSITIVE_FLOATS = (
+    "bin_seconds",
+    "seconds_per_group",
+    "min_span_seconds",
+    "max_span_seconds",
+    "mv_unit_div",
+    "res_norm_floor",
+)
 _NON_NEGATIVE_FLOATS = (
     "tail_anchor_min_seconds",
     "candidates_per_second",
@@ -164,6 +172,11 @@ class CodecConfig:
             whole motion is below it (shake left after compensation, encoder noise on flat areas) keeps a
             weak motion map, so its blocks rank by the residual, instead of that noise being stretched to
             1. ``0`` = the official rule; 2 by default (``docs/codec.md``, deviation 15).
+        res_norm_floor: least residual scale, in grey levels, of the per-frame normalisation
+            ``r = clip(|res - 128| / max(P95, res_norm_floor), 0, 1)``: a frame whose residual is all
+            below it (coding noise of a still or shaking background) keeps a weak residual map instead
+            of having that noise stretched to 1. ``1`` = the official rule; 3 by default (chosen on the
+            coverage benchmark; ``docs/codec.md``, deviation 15).
         analysis_downsample: saliency maps are computed at canvas resolution divided by this factor
             (1 = canvas resolution, as the code does; 2 by default for speed, see ``docs/codec.md``);
             must divide ``patch_size``.
@@ -173,6 +186,9 @@ class CodecConfig:
     Selection:
         rank_penalty: ``lambda`` of the per-frame rank attenuation.
         rank_attenuation: ``"sqrt"`` (code, ``1/sqrt(1+lambda*rho)``) or ``"linear"`` (paper).
+        tie_break: order of blocks with equal attenuated scores (e.g. the all-zero blocks of a still
+            frame on a steady camera): ``"group"`` (default) = where the group's mean block score is
+            highest first, ``"index"`` = frame then block order (the code's sort).
         alpha_peak: frame mass = sum + ``alpha_peak`` * max of attenuated block scores.
         bitcost_prior_beta: paper-style prior ``score *= 1 + beta * b_t`` (0 = off, the code).
 
@@ -242,6 +258,7 @@ class CodecConfig:
     mv_compensate: str = "median"
     mv_direction: str = "l0"
     mv_norm_floor: float = 2.0
+    res_norm_floor: float = 3.0
     analysis_downsample: int = 2
     letterbox: bool = True
     letterbox_dark_threshold: float = 16.0
@@ -253,6 +270,7 @@ class CodecConfig:
 
     rank_penalty: float = 0.35
     rank_attenuation: str = "sqrt"
+    tie_break: str = "group"
     alpha_peak: float = 0.35
     bitcost_prior_beta: float = 0.0
 

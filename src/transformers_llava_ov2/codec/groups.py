@@ -267,6 +267,7 @@ def choose_blocks(
         penalty=cfg.rank_penalty,
         mode=cfg.rank_attenuation,
         alpha_peak=cfg.alpha_peak,
+        prior=scores.mean(axis=0) if cfg.tie_break == "group" else None,
     )
     n_full = len(sel) // B
     if n_full:

@@ -3,7 +3,7 @@
 * motion: ``|v| / mv_unit_div`` from the (resized, rescaled) L0 field,
   ``m = clip(mag / max(P95, 1e-6, floor), 0, 1)``, ``floor`` = ``mv_norm_floor`` canvas pixels in
   ``mag``'s units (0: official);
-* residual: ``x = |res_u8 - 128|``, ``r = clip(x / max(P95, 1), 0, 1)``;
+* residual: ``x = |res_u8 - 128|``, ``r = clip(x / max(P95, res_norm_floor), 0, 1)`` (1: official);
 * fusion ``s = clip((w_mv m + w_res r) / (w_mv + w_res), 0, 1)`` (residual only when there is no motion);
 * letterbox mask, then ``p x p`` patch sums and ``merge x merge`` block sums.
 
@@ -183,14 +183,15 @@ def _u8_abs_dev_percentile(residual_u8: np.ndarray, q: float) -> float:
     return float(va + (vb - va) * (pos - lo))
 
 
-def residual_saliency(residual_u8: np.ndarray, *, pct: float = 95.0) -> np.ndarray:
-    """``float32 [h, w]``: ``clip(|res - 128| / max(P95, 1), 0, 1)``."""
+def residual_saliency(residual_u8: np.ndarray, *, pct: float = 95.0, floor: float = 1.0) -> np.ndarray:
+    """``float32 [h, w]``: ``clip(|res - 128| / max(P95, floor), 0, 1)`` (``floor = 1``: official;
+    ``CodecConfig.res_norm_floor``)."""
     if residual_u8.dtype == np.uint8 and residual_u8.size:
         # 256-entry lookup table: the same float32 operations per value, without per-pixel temporaries
-        scale = max(_u8_abs_dev_percentile(residual_u8, pct), 1.0)
+        scale = max(_u8_abs_dev_percentile(residual_u8, pct), floor)
         return np.clip(_ABS_DEV / scale, 0.0, 1.0).take(residual_u8)
     x = np.abs(residual_u8.astype(np.float32) - 128.0)
-    scale = max(percentile(x, pct), 1.0)
+    scale = max(percentile(x, pct), floor)
     return np.clip(x / scale, 0.0, 1.0)
 
 
@@ -221,7 +222,7 @@ def saliency_and_activity(
     flow: np.ndarray | None, residual_u8: np.ndarray, config: CodecConfig, *, has_motion: bool
 ) -> tuple[np.ndarray, float]:
     """:func:`saliency_map` and :func:`frame_activity` of one frame (the motion magnitude computed once)."""
-    r = residual_saliency(residual_u8, pct=config.res_percentile)
+    r = residual_saliency(residual_u8, pct=config.res_percentile, floor=config.res_norm_floor)
     if not has_motion:
         return fuse_saliency(None, r, 0.0, 1.0), frame_activity(None, residual_u8, config)
     if flow is None:

@@ -8,7 +8,9 @@ Per group, for every candidate frame ``j`` (time order) with block scores ``s[j,
 3. strata: ``cdf = cumsum(w) / sum(w)``; stratum ``k`` of ``m`` covers frames
    ``[searchsorted(cdf, k/m), searchsorted(cdf, (k+1)/m)]`` (inclusive, so adjacent strata share a
    boundary frame), its centre is ``searchsorted(cdf, (k+0.5)/m)``;
-4. each stratum takes its ``B`` best not-yet-chosen blocks ordered by ``(-a, j, b)``; when its pool runs
+4. each stratum takes its ``B`` best not-yet-chosen blocks ordered by ``(-a, j, b)`` (official), or by
+   ``(-a, -prior[b], j, b)`` when a block ``prior`` is given (``tie_break="group"``: equal scores, e.g.
+   the all-zero blocks of a still frame, go first where the group's saliency is); when its pool runs
    short it falls back to a window of ``+-width`` frames around its centre, then to the whole group.
    Blocks are globally de-duplicated on ``(frame, block)``.
 
@@ -85,6 +87,7 @@ def select_blocks(
     penalty: float = 0.35,
     mode: str = "sqrt",
     alpha_peak: float = 0.35,
+    prior: np.ndarray | None = None,
 ) -> BlockSelection:
     """Stratified block allocation of one group (see the module docstring).
 
@@ -93,6 +96,8 @@ def select_blocks(
             bad frames excluded).
         num_strata: ``m_g``, one stratum per P-canvas.
         blocks_per_canvas: ``B``, blocks one P-canvas holds.
+        prior: ``[NB]`` tie-break between equal attenuated scores (higher first), e.g. the group's mean
+            block score; ``None``: frame then block order (official).
 
     Returns:
         up to ``num_strata * blocks_per_canvas`` distinct blocks (fewer only when the group has fewer).
@@ -107,7 +112,11 @@ def select_blocks(
     flat_score = att.reshape(-1)
     flat_frame = np.repeat(np.arange(f), nb)
     flat_block = np.tile(np.arange(nb), f)
-    order = np.lexsort((flat_block, flat_frame, -flat_score))
+    if prior is None:
+        order = np.lexsort((flat_block, flat_frame, -flat_score))
+    else:
+        flat_prior = np.tile(np.asarray(prior, dtype=np.float64).reshape(-1), f)
+        order = np.lexsort((flat_block, flat_frame, -flat_prior, -flat_score))
     taken = np.zeros(f * nb, dtype=bool)
     picks_pos: list[np.ndarray] = []
     picks_stratum: list[np.ndarray] = []
