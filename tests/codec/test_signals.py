@@ -210,7 +210,7 @@ def test_densify_and_motion_field_match_the_reference_loop(seed):
         np.testing.assert_array_equal(flow.numpy(), expect)
 
 
-@pytest.mark.parametrize("ds", [1, 2, 7, 14])
+@pytest.mark.parametrize("ds", [1, 2, 7, 14, 16, 32])
 def test_block_mean_u8_is_the_rounded_block_mean(ds):
     rng = np.random.default_rng(ds)
     plane = rng.integers(0, 256, size=(ds * 6, ds * 9), dtype=np.uint8)

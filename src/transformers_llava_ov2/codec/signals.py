@@ -149,8 +149,8 @@ def scale_to_work(scaler: VideoReformatter, frame: av.VideoFrame, work_hw: tuple
     sources, else ``yuv444p``; :func:`_work_format`).
 
     The frame's own range is honoured (limited-range black becomes 0); the result is full range, so its
-    Y plane has the meaning of swscale's ``gray`` conversion (the bad-frame thresholds). One swscale thread: the output does not depend
-    on it and the other core decodes.
+    Y plane has the meaning of swscale's ``gray`` conversion (the bad-frame thresholds). One swscale
+    thread: the output does not depend on it and the other core decodes.
     """
     h, w = work_hw
     src_range = frame.color_range if frame.color_range in (ColorRange.MPEG, ColorRange.JPEG) else None
@@ -171,7 +171,8 @@ def block_mean_u8(plane: np.ndarray, ds: int) -> np.ndarray:
     ``plane`` (``uint8 [H, W]``, ``H`` and ``W`` multiples of ``ds``); ``ds = 1`` returns a copy."""
     if ds == 1:
         return np.array(plane, dtype=np.uint8, copy=True)
-    acc = plane[0::ds, 0::ds].astype(np.uint16)  # ds <= 16: 256 * 255 < 2 ** 16
+    # ds <= 16: 256 * 255 + 128 < 2 ** 16
+    acc = plane[0::ds, 0::ds].astype(np.uint16 if ds <= 16 else np.uint32)
     for dy in range(ds):
         for dx in range(ds):
             if dy or dx:
