@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
 
@@ -138,3 +139,23 @@ def annexb_clip(tmp_path_factory, h264_b_clip) -> Path:
             packet.stream = vout
             dst.mux(packet)
     return out
+
+
+def working_copy_signals(clip_path, cands, convert_rgb):
+    """``iter_frame_signals`` of ``cands`` at analysis size 32x48 with a 64x96 working copy."""
+    from transformers_llava_ov2.codec.probe import probe_video
+    from transformers_llava_ov2.codec.signals import DecodeReport, iter_frame_signals
+
+    probe = probe_video(clip_path)
+    return list(
+        iter_frame_signals(
+            clip_path,
+            probe,
+            np.asarray(cands),
+            (32, 48),
+            use_mvs=True,
+            report=DecodeReport(),
+            convert_rgb=convert_rgb,
+            work_hw=(64, 96),
+        )
+    )

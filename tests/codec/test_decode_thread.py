@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.codec.conftest import working_copy_signals
 from transformers_llava_ov2.codec import decode, pipeline, tokenize_video
 from transformers_llava_ov2.codec.probe import probe_video
 from transformers_llava_ov2.codec.signals import DecodeReport, iter_frame_signals
@@ -77,26 +78,14 @@ def test_signals_identical_and_in_display_order(h264_b_clip):
 
 
 def test_convert_rgb_replaces_the_frame_and_gets_the_working_copy(h264_b_clip):
-    probe = probe_video(h264_b_clip.path)
-    cands = np.arange(0, probe.total_frames, 5)
+    cands = np.arange(0, probe_video(h264_b_clip.path).total_frames, 5)
     seen: list[tuple[int, int, str]] = []
 
     def to_rgb(f):
         seen.append((f.height, f.width, f.format.name))
         return f.to_ndarray(format="rgb24")
 
-    sigs = list(
-        iter_frame_signals(
-            h264_b_clip.path,
-            probe,
-            cands,
-            (32, 48),
-            use_mvs=True,
-            report=DecodeReport(),
-            convert_rgb=to_rgb,
-            work_hw=(64, 96),
-        )
-    )
+    sigs = working_copy_signals(h264_b_clip.path, cands, to_rgb)
     assert [s.index for s in sigs] == cands.tolist()
     for s in sigs:  # RGB at the working size, luma at the analysis size
         assert s.frame is None and s.rgb.shape == (64, 96, 3) and s.luma.shape == (32, 48)

@@ -8,6 +8,8 @@ import pytest
 import torch
 from av.video.reformatter import VideoReformatter
 
+from tests.codec.conftest import working_copy_signals
+from transformers_llava_ov2.codec.motion import plane_u8
 from transformers_llava_ov2.codec.probe import probe_video
 from transformers_llava_ov2.codec.signals import (
     DecodeReport,
@@ -239,33 +241,21 @@ def test_scale_to_work_keeps_chroma_and_gives_full_range_luma(pix_fmt, work_fmt)
     frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=pix_fmt)
     small = scale_to_work(VideoReformatter(), frame, (32, 48))
     assert (small.height, small.width, small.format.name) == (32, 48, work_fmt)
-    y = np.frombuffer(small.planes[0], np.uint8).reshape(small.planes[0].height, -1)[:, :48]
+    y = plane_u8(small, 0)[:, :48]
     # limited-range black (16) and white (235) come out as full-range 0 and 255 (as swscale's gray gives)
     assert y[:, :20].max() <= 1 and y[:, 28:].min() >= 254
 
 
 def test_luma_and_rgb_come_from_one_working_copy(h264_b_clip):
     """The luma is the 2x2 mean of the working-size Y plane; the RGB is that copy converted unscaled."""
-    probe = probe_video(h264_b_clip.path)
     cands = np.asarray([0, 7, 20])
-    sigs = list(
-        iter_frame_signals(
-            h264_b_clip.path,
-            probe,
-            cands,
-            (32, 48),
-            use_mvs=True,
-            report=DecodeReport(),
-            work_hw=(64, 96),
-            convert_rgb=lambda f: f.to_ndarray(format="rgb24"),
-        )
-    )
+    sigs = working_copy_signals(h264_b_clip.path, cands, lambda f: f.to_ndarray(format="rgb24"))
     scaler = VideoReformatter()
     with av.open(str(h264_b_clip.path)) as c:
         frames = {i: f for i, f in enumerate(c.decode(video=0)) if i in set(cands.tolist())}
     for s in sigs:
         small = scale_to_work(scaler, frames[s.index], (64, 96))
-        y = np.frombuffer(small.planes[0], np.uint8).reshape(small.planes[0].height, -1)[:, :96]
+        y = plane_u8(small, 0)[:, :96]
         assert np.array_equal(s.luma, block_mean_u8(y, 2))
         assert np.array_equal(s.rgb, small.to_ndarray(format="rgb24"))
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from av.video.reformatter import VideoReformatter
 
-__all__ = ["densify_motion_vectors", "mc_residual", "motion_field", "thumbnail_rgb"]
+__all__ = ["densify_motion_vectors", "mc_residual", "motion_field", "plane_u8", "thumbnail_rgb"]
 
 
 # ---------------------------------------------------------------------------------------------- MVs
@@ -269,6 +269,13 @@ _PLANAR_YUV = {  # pixel format -> (chroma subsampling h, w, full range)
 }
 
 
+def plane_u8(frame: av.VideoFrame, k: int) -> np.ndarray:
+    """``uint8 [plane height, line size]`` view of plane ``k`` of an 8-bit planar frame (no copy; the
+    columns past the plane's width are row padding)."""
+    pl = frame.planes[k]
+    return np.frombuffer(pl, np.uint8).reshape(pl.height, pl.line_size)
+
+
 def thumbnail_rgb(frame: av.VideoFrame, width: int, height: int, fallback: VideoReformatter) -> np.ndarray:
     """``uint8 [height, width, 3]`` point-sampled RGB thumbnail (BT.601), read from the planes directly.
 
@@ -283,8 +290,7 @@ def thumbnail_rgb(frame: av.VideoFrame, width: int, height: int, fallback: Video
     xs = (np.arange(width) * frame.width) // width
     planes = []
     for k, (dy, dx) in enumerate(((1, 1), (sub_h, sub_w), (sub_h, sub_w))):
-        pl = frame.planes[k]
-        arr = np.frombuffer(pl, np.uint8).reshape(pl.height, pl.line_size)
+        pl, arr = frame.planes[k], plane_u8(frame, k)
         planes.append(arr[np.minimum(ys // dy, pl.height - 1)][:, np.minimum(xs // dx, pl.width - 1)])
     y, u, v = (p.astype(np.float32) for p in planes)
     if full:

@@ -112,11 +112,8 @@ def select_blocks(
     flat_score = att.reshape(-1)
     flat_frame = np.repeat(np.arange(f), nb)
     flat_block = np.tile(np.arange(nb), f)
-    if prior is None:
-        order = np.lexsort((flat_block, flat_frame, -flat_score))
-    else:
-        flat_prior = np.tile(np.asarray(prior, dtype=np.float64).reshape(-1), f)
-        order = np.lexsort((flat_block, flat_frame, -flat_prior, -flat_score))
+    flat_prior = np.zeros(f * nb) if prior is None else np.tile(np.asarray(prior, np.float64).reshape(-1), f)
+    order = np.lexsort((flat_block, flat_frame, -flat_prior, -flat_score))
     taken = np.zeros(f * nb, dtype=bool)
     picks_pos: list[np.ndarray] = []
     picks_stratum: list[np.ndarray] = []

@@ -42,7 +42,7 @@ from av.video.reformatter import ColorRange, VideoReformatter
 
 from .bitstream import PICT_B, PICT_I
 from .decode import Backlog, DecodedFrame, DecodeReport, DecodeThread, ReleaseLedger, decode_batches
-from .motion import densify_motion_vectors, mc_residual, motion_field, thumbnail_rgb
+from .motion import densify_motion_vectors, mc_residual, motion_field, plane_u8, thumbnail_rgb
 from .probe import StreamProbe
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "mc_residual",
     "motion_field",
     "plan_references",
+    "plane_u8",
     "scale_to_work",
     "thumbnail_rgb",
 ]
@@ -182,12 +183,6 @@ def block_mean_u8(plane: np.ndarray, ds: int) -> np.ndarray:
     return acc.astype(np.uint8)
 
 
-def _y_plane(frame: av.VideoFrame) -> np.ndarray:
-    """``uint8 [h, w]`` view of the Y plane of an 8-bit planar YUV frame (no copy)."""
-    pl = frame.planes[0]
-    return np.frombuffer(pl, np.uint8).reshape(pl.height, pl.line_size)[:, : frame.width]
-
-
 class _FrameConverter:
     """Frame -> working-size copy (:func:`scale_to_work`) -> luma (every handed-over frame) and motion
     field, thumbnail, RGB (candidates).
@@ -223,7 +218,7 @@ class _FrameConverter:
     def __call__(self, ev: DecodedFrame, frame: av.VideoFrame) -> None:
         scaler, thumb_fmt = self._formatters()
         small = scale_to_work(scaler, frame, self.work_hw)
-        ev.luma = block_mean_u8(_y_plane(small), self.ds)
+        ev.luma = block_mean_u8(plane_u8(small, 0)[:, : small.width], self.ds)
         if ev.index not in self.cand_set:
             return
         flow = weights = None
