@@ -20,7 +20,7 @@ from .canvas import CanvasLayout, content_p_counts, i_canvas_positions, p_canvas
 from .config import CodecConfig
 from .gop import GroupSpec
 from .saliency import FrameQuality
-from .selection import select_blocks
+from .selection import BlockSelection, RankedBlocks, rank_blocks
 
 __all__ = [
     "Candidate",
@@ -130,15 +130,17 @@ class GroupBuilder:
         weights = None
         if self.cfg.activity_frame_power > 0 and len(act) and act.max() > 0:
             weights = (act / act.max()) ** self.cfg.activity_frame_power
-        for m in range(1, self.content_cap + 1):
-            frames, blocks = choose_blocks(pool, lay, self.cfg, p=m, frame_weights=weights)
+        ranked = rank_pool(pool, self.cfg, weights) if pool else None
+        for m in range(1, self.content_cap + 1 if ranked is not None else 1):
+            assert ranked is not None
+            frames, blocks = _full_canvases(ranked.select(m, lay.blocks_per_canvas), pool, lay)
             if len(frames) < m * lay.blocks_per_canvas:
                 break
             selections.append((frames, blocks))
-            for f, b in zip(frames.tolist(), blocks.tolist()):
-                if (f, b) not in pixels:
-                    r, c = divmod(b, bw)
-                    pixels[(f, b)] = by_index[f].rgb[r * s : (r + 1) * s, c * s : (c + 1) * s].copy()
+        used = {(f, b) for frames, blocks in selections[1:] for f, b in zip(frames.tolist(), blocks.tolist())}
+        for f, b in used:
+            r, c = divmod(b, bw)
+            pixels[(f, b)] = by_index[f].rgb[r * s : (r + 1) * s, c * s : (c + 1) * s].copy()
         activity = float(np.mean([c.activity for c in pool])) if pool else 0.0
         weight = activity * max(g.end - g.start, 0.0)
         self.deferred.append(_Deferred(g, anchor.index, anchor.rgb, weight, selections, pixels))
@@ -247,12 +249,19 @@ def choose_blocks(
     Only whole canvases are kept (the lowest-scored leftover blocks are dropped); packing order is
     ``(frame, block row, block col)``.
     """
-    B = layout.blocks_per_canvas
-    chosen_frames = np.zeros(0, dtype=np.int64)
-    chosen_blocks = np.zeros(0, dtype=np.int64)
     p = layout.p_per_group if p is None else p
     if not pool or p <= 0:
-        return chosen_frames, chosen_blocks
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return _full_canvases(
+        rank_pool(pool, cfg, frame_weights).select(p, layout.blocks_per_canvas), pool, layout
+    )
+
+
+def rank_pool(
+    pool: list[Candidate], cfg: CodecConfig, frame_weights: np.ndarray | None = None
+) -> RankedBlocks:
+    """The group's block scores (times ``frame_weights`` and the bit-cost prior) ranked once
+    (:func:`~.selection.rank_blocks`), for any number of P-canvases."""
     scores = np.stack([c.blocks for c in pool])
     if frame_weights is not None:
         scores = scores * np.asarray(frame_weights, dtype=np.float64)[:, None]
@@ -260,25 +269,30 @@ def choose_blocks(
         bits = np.asarray([c.bits for c in pool], dtype=np.float64)
         b_hat = bits / max(bits.max(), 1.0)
         scores = scores * (1.0 + cfg.bitcost_prior_beta * b_hat)[:, None]
-    sel = select_blocks(
+    return rank_blocks(
         scores,
-        p,
-        B,
         penalty=cfg.rank_penalty,
         mode=cfg.rank_attenuation,
         alpha_peak=cfg.alpha_peak,
         prior=scores.mean(axis=0) if cfg.tie_break == "group" else None,
     )
+
+
+def _full_canvases(
+    sel: BlockSelection, pool: list[Candidate], layout: CanvasLayout
+) -> tuple[np.ndarray, np.ndarray]:
+    """The whole canvases of a selection (best ``n * B`` blocks) as ``(frames, blocks)`` in packing order."""
+    B = layout.blocks_per_canvas
     n_full = len(sel) // B
-    if n_full:
-        keep = np.sort(np.argsort(-sel.score, kind="stable")[: n_full * B])
-        fpos, blk, sc = sel.frame_pos[keep], sel.block[keep], sel.score[keep]
-        frame_ids = np.asarray([pool[i].index for i in fpos], dtype=np.int64)
-        bh = blk // layout.blocks_hw[1]
-        bw = blk % layout.blocks_hw[1]
-        order = np.lexsort((-sc, bw, bh, frame_ids))
-        chosen_frames, chosen_blocks = frame_ids[order], blk[order]
-    return chosen_frames, chosen_blocks
+    if not n_full:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    keep = np.sort(np.argsort(-sel.score, kind="stable")[: n_full * B])
+    fpos, blk, sc = sel.frame_pos[keep], sel.block[keep], sel.score[keep]
+    frame_ids = np.asarray([c.index for c in pool], dtype=np.int64)[fpos]
+    bh = blk // layout.blocks_hw[1]
+    bw = blk % layout.blocks_hw[1]
+    order = np.lexsort((-sc, bw, bh, frame_ids))
+    return frame_ids[order], blk[order]
 
 
 def pack_group(

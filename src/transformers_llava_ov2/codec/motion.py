@@ -19,7 +19,15 @@ import torch
 import torch.nn.functional as F
 from av.video.reformatter import VideoReformatter
 
-__all__ = ["densify_motion_vectors", "mc_residual", "motion_field", "plane_u8", "thumbnail_rgb"]
+__all__ = [
+    "MotionField",
+    "densify_motion_vectors",
+    "mc_residual",
+    "motion_field",
+    "plane_u8",
+    "sample_motion",
+    "thumbnail_rgb",
+]
 
 
 # ---------------------------------------------------------------------------------------------- MVs
@@ -83,48 +91,35 @@ def _cell_vectors(mvs: np.ndarray | None, height: int, width: int) -> _CellVecto
     nx, ny = 2 * (w // 8), 2 * (h // 8)
     x0 = _c_div(dst_x, 4) - w // 8
     y0 = _c_div(dst_y, 4) - h // 8
-    keep = (nx > 0) & (ny > 0)
     dx = np.zeros(n + 1, dtype=np.int32)
     dy = np.zeros(n + 1, dtype=np.int32)
     dx[:n] = mvs["src_x"].astype(np.int64) - dst_x
     dy[:n] = mvs["src_y"].astype(np.int64) - dst_y
     future = mvs["source"] > 0
     unit = 1
-    all_kept = bool(np.all(keep))
-    if all_kept:
-        for u in (4, 2):
-            if not np.any((x0 | y0 | nx | ny) & (u - 1)):
-                unit = u
-                break
+    if nx.min() > 0 and ny.min() > 0:  # no empty partition: try the coarser exact grids
+        bits = np.bitwise_or.reduce(x0 | y0 | nx | ny)
+        unit = 4 if not bits & 3 else 2 if not bits & 1 else 1
     if unit > 1:
         x0, y0, nx, ny = x0 // unit, y0 // unit, nx // unit, ny // unit
     ch, cw = -(-gh // unit), -(-gw // unit)
     winner = np.full((2, ch * cw), n, dtype=np.int64)
-    mx, my = int(nx.max()), int(ny.max())
-    if mx <= 0 or my <= 0:
+    # each vector's rectangle clipped to the grid; its cells in row-major order, vectors in order (the
+    # order of the C loop: later vectors win)
+    cx0, cy0 = np.maximum(x0, 0), np.maximum(y0, 0)
+    cnx = np.maximum(np.minimum(x0 + nx, cw) - cx0, 0)
+    cny = np.maximum(np.minimum(y0 + ny, ch) - cy0, 0)
+    k = cnx * cny
+    if k.max() <= 0:
         return _CellVectors(winner, dx, dy, unit, (ch, cw), False)
-    if all_kept and x0.min() >= 0 and y0.min() >= 0 and (x0 + nx).max() <= cw and (y0 + ny).max() <= ch:
-        # every cell inside the grid (the usual case): no bounds filtering needed
-        base = y0 * cw + x0
-        if mx == 1 and my == 1:  # one cell per vector
-            vec, flat = np.arange(n), base
-        else:
-            ly, lx = np.divmod(np.arange(mx * my), mx)
-            cells = base[:, None] + (ly * cw + lx)[None, :]
-            if nx.min() == mx and ny.min() == my:  # all vectors of one size
-                vec, flat = np.repeat(np.arange(n), mx * my), cells.reshape(-1)
-            else:
-                valid = (ly[None, :] < ny[:, None]) & (lx[None, :] < nx[:, None])
-                vec, flat = np.nonzero(valid)[0], cells[valid]
+    if k.min() == 1 and k.max() == 1:  # one cell per vector
+        vec, flat = np.arange(n), cy0 * cw + cx0
     else:
-        # each vector's cells in row-major order (ly, lx), vectors in order: the order of the C loop
-        ly, lx = np.divmod(np.arange(mx * my), mx)
-        valid = (ly[None, :] < ny[:, None]) & (lx[None, :] < nx[:, None])
-        vec = np.nonzero(valid)[0]
-        cy = (y0[:, None] + ly[None, :])[valid]
-        cx = (x0[:, None] + lx[None, :])[valid]
-        inside = (cx >= 0) & (cx < cw) & (cy >= 0) & (cy < ch)
-        vec, flat = vec[inside], (cy * cw + cx)[inside]
+        vec = np.repeat(np.arange(n), k)
+        local = np.arange(len(vec)) - np.repeat(np.cumsum(k) - k, k)
+        rx = np.repeat(cnx, k)
+        ly = local // rx
+        flat = (np.repeat(cy0, k) + ly) * cw + np.repeat(cx0, k) + (local - ly * rx)
     fut = future[vec]
     has_l1 = bool(fut.any())
     if has_l1:
@@ -154,48 +149,136 @@ def _c_div(a: np.ndarray, b: int) -> np.ndarray:
     return np.where(a < 0, -q, q)
 
 
-_SAMPLE_MAPS: dict[tuple[int, int, int, int, int], np.ndarray] = {}
+@dataclass(frozen=True, slots=True)
+class MotionField:
+    """A frame's motion field at the analysis pixel centres, kept as a vector table and an owner map.
 
+    Every output pixel takes the vector of the 4x4 cell its centre falls in, so the field holds at most
+    one value per exported vector: ``vx[i], vy[i]`` (``float32 [m]``, output pixels, ``src - dst``; entry
+    ``m - 1`` is 0, "no vector") and ``owner[l, p]`` (``int64 [2, h * w]``) the entry of pixel ``p`` in
+    list ``l`` (L0, L1). ``pixels[l, i]`` (``int64 [2, m]``) counts the pixels whose list-``l`` entry is
+    ``i``, so any order statistic or sum over the pixels is one over the table weighted by it
+    (:func:`~.saliency.saliency_and_activity` normalises per vector, not per pixel).
 
-def motion_field(
-    mvs: np.ndarray | None, height: int, width: int, out_hw: tuple[int, int]
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The densified field (:func:`densify_motion_vectors`) sampled at the pixel centres of ``out_hw``.
-
-    Each output pixel takes the vector of the 4x4 cell its centre falls in (nearest, so block motion stays
-    piecewise constant), scaled to output pixels.
-
-    Returns:
-        ``(flow float32 [4, h, w]`` = L0x, L0y, L1x, L1y in output pixels, ``weights float32 [2, h, w]``
-        L0/L1 coverage, or ``None`` when the frame has no L1 vector: every cell is predicted from the past).
+    ``has_l1``: some cell is covered by an L1 (future) vector; without, list 1 is "no vector" everywhere
+    and :meth:`weights` is ``None`` (every cell is predicted from the past).
     """
+
+    vx: np.ndarray
+    vy: np.ndarray
+    owner: np.ndarray
+    pixels: np.ndarray
+    hw: tuple[int, int]
+    has_l1: bool
+
+    @property
+    def none(self) -> int:
+        """The table entry of "no vector" (motion 0)."""
+        return len(self.vx) - 1
+
+    def flow(self) -> np.ndarray:
+        """``float32 [4, h, w]``: L0 x, L0 y, L1 x, L1 y per pixel."""
+        h, w = self.hw
+        out = np.empty((4, h * w), dtype=np.float32)
+        for lst in (0, 1):
+            out[2 * lst] = self.vx.take(self.owner[lst])
+            out[2 * lst + 1] = self.vy.take(self.owner[lst])
+        return out.reshape(4, h, w)
+
+    def weights(self) -> np.ndarray | None:
+        """``float32 [2, h, w]`` L0/L1 coverage per pixel, or ``None`` without L1 vectors."""
+        if not self.has_l1:
+            return None
+        return (self.owner != self.none).astype(np.float32).reshape(2, *self.hw)
+
+    def grids(self, lists: tuple[int, ...]) -> torch.Tensor:
+        """``float32 [len(lists), h, w, 2]`` ``grid_sample`` coordinates (``align_corners=False``) of
+        ``pixel + v`` per list: the pixel centre plus the vector scaled by ``(2 / w, 2 / h)``."""
+        h, w = self.hw
+        step = np.stack([self.vx * np.float32(2.0 / w), self.vy * np.float32(2.0 / h)], axis=1)
+        owner = self.owner[list(lists)] if lists != (0, 1) else self.owner
+        grid = torch.from_numpy(step.take(owner.reshape(-1), axis=0).reshape(len(lists), h, w, 2))
+        return grid.add_(_base_grid(h, w))
+
+    @classmethod
+    def from_flow(
+        cls, flow: np.ndarray | torch.Tensor, weights: np.ndarray | torch.Tensor | None = None
+    ) -> MotionField:
+        """A dense field (``[4, h, w]``, one table entry per pixel and list) as a :class:`MotionField`;
+        pixels with zero ``weights`` (``[2, h, w]``) get "no vector", ``None``: L0 everywhere."""
+        f = np.asarray(flow, dtype=np.float32)
+        _, h, w = f.shape
+        n = h * w
+        vx = np.concatenate([f[0].reshape(-1), f[2].reshape(-1), np.zeros(1, np.float32)])
+        vy = np.concatenate([f[1].reshape(-1), f[3].reshape(-1), np.zeros(1, np.float32)])
+        owner = np.stack([np.arange(n), n + np.arange(n)]).astype(np.int64)
+        if weights is not None:
+            owner[np.asarray(weights).reshape(2, n) == 0] = 2 * n
+        pixels = np.stack([np.bincount(o, minlength=2 * n + 1) for o in owner])
+        return cls(vx, vy, owner, pixels, (h, w), weights is not None)
+
+
+_SAMPLE_MAPS: dict[tuple[int, int, int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _sample_map(
+    height: int, width: int, out_hw: tuple[int, int], cells: _CellVectors
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(cell int64 [oh * ow]`` the cell each output pixel centre falls in, ``count float64 [ch * cw]``
+    output pixels per cell), cached per size."""
     oh, ow = out_hw
-    cells = _cell_vectors(mvs, height, width)
     key = (height, width, oh, ow, cells.unit)
-    flat = _SAMPLE_MAPS.get(key)
-    if flat is None:
+    hit = _SAMPLE_MAPS.get(key)
+    if hit is None:
         if len(_SAMPLE_MAPS) > 8:
             _SAMPLE_MAPS.clear()
         cell = 4 * cells.unit
         ch, cw = cells.shape
         ys = np.minimum(((np.arange(oh) + 0.5) * height / oh // cell).astype(np.int64), ch - 1)
         xs = np.minimum(((np.arange(ow) + 0.5) * width / ow // cell).astype(np.int64), cw - 1)
-        flat = _SAMPLE_MAPS[key] = (ys[:, None] * cw + xs[None, :]).reshape(-1)
+        flat = (ys[:, None] * cw + xs[None, :]).reshape(-1)
+        hit = _SAMPLE_MAPS[key] = (flat, np.bincount(flat, minlength=ch * cw).astype(np.float64))
+    return hit
+
+
+def sample_motion(mvs: np.ndarray | None, height: int, width: int, out_hw: tuple[int, int]) -> MotionField:
+    """The densified field (:func:`densify_motion_vectors`) sampled at the pixel centres of ``out_hw``.
+
+    Each output pixel takes the vector of the 4x4 cell its centre falls in (nearest, so block motion stays
+    piecewise constant), scaled to output pixels (``x * ow / width``, ``y * oh / height``).
+    """
+    oh, ow = out_hw
+    cells = _cell_vectors(mvs, height, width)
+    flat, cell_pixels = _sample_map(height, width, out_hw, cells)
+    m = len(cells.dx)
     lists = 2 if cells.has_l1 else 1
-    flow = np.empty((4, oh * ow), dtype=np.float32)
-    owner = cells.winner[:lists].take(flat, axis=1)  # [lists, oh * ow] vector index per output pixel
+    owner = np.empty((2, oh * ow), dtype=np.int64)
+    pixels = np.zeros((2, m), dtype=np.int64)
     for lst in range(lists):
-        flow[2 * lst] = cells.dx.take(owner[lst])
-        flow[2 * lst + 1] = cells.dy.take(owner[lst])
+        cells.winner[lst].take(flat, out=owner[lst])
+        pixels[lst] = np.bincount(cells.winner[lst], weights=cell_pixels, minlength=m)
     if lists == 1:
-        flow[2:] = 0.0
-    flow = flow.reshape(4, oh, ow)
-    flow[0::2] *= ow / width
-    flow[1::2] *= oh / height
-    weights = None
-    if cells.has_l1:
-        weights = torch.from_numpy((owner != len(cells.dx) - 1).astype(np.float32).reshape(2, oh, ow))
-    return torch.from_numpy(flow), weights
+        owner[1] = m - 1
+        pixels[1, m - 1] = oh * ow
+    vx = cells.dx.astype(np.float32)
+    vx *= ow / width
+    vy = cells.dy.astype(np.float32)
+    vy *= oh / height
+    return MotionField(vx, vy, owner, pixels, (oh, ow), cells.has_l1)
+
+
+def motion_field(
+    mvs: np.ndarray | None, height: int, width: int, out_hw: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """:func:`sample_motion` as dense tensors.
+
+    Returns:
+        ``(flow float32 [4, h, w]`` = L0x, L0y, L1x, L1y in output pixels, ``weights float32 [2, h, w]``
+        L0/L1 coverage, or ``None`` when the frame has no L1 vector: every cell is predicted from the past).
+    """
+    field = sample_motion(mvs, height, width, out_hw)
+    weights = field.weights()
+    return torch.from_numpy(field.flow()), None if weights is None else torch.from_numpy(weights)
 
 
 _BASE_GRIDS: dict[tuple[int, int], torch.Tensor] = {}
@@ -213,48 +296,48 @@ def _base_grid(h: int, w: int) -> torch.Tensor:
     return _BASE_GRIDS[key]
 
 
-def _warp(refs: torch.Tensor, flows: torch.Tensor) -> torch.Tensor:
-    """Sample ``refs [B,1,h,w]`` at ``pixel + flow`` (``flows [B,2,h,w]`` pixels), bilinear, border padding."""
-    _, _, h, w = refs.shape
-    scale = torch.tensor([2.0 / w, 2.0 / h], dtype=torch.float32)
-    grid = torch.addcmul(_base_grid(h, w), flows.permute(0, 2, 3, 1), scale)
-    return F.grid_sample(refs, grid, mode="bilinear", padding_mode="border", align_corners=False)
+def _sample(refs: np.ndarray, grids: torch.Tensor) -> torch.Tensor:
+    """``float32 [B, h, w]``: each ``uint8 [h, w]`` reference of ``refs [B, h, w]`` sampled bilinearly at
+    its grid (``[B, h, w, 2]``, border padding)."""
+    ref = torch.from_numpy(refs)[:, None].float()
+    return F.grid_sample(ref, grids, mode="bilinear", padding_mode="border", align_corners=False)[:, 0]
 
 
 def mc_residual(
     cur: np.ndarray,
     past: np.ndarray | None,
     future: np.ndarray | None,
-    flow: torch.Tensor | None = None,
-    weights: torch.Tensor | None = None,
+    flow: MotionField | torch.Tensor | np.ndarray | None = None,
+    weights: torch.Tensor | np.ndarray | None = None,
 ) -> np.ndarray:
     """``uint8 [h, w]`` ``clip(128 + cur - pred)`` with ``pred`` the motion-compensated prediction.
 
     Args:
         cur: ``uint8 [h, w]`` luma of the frame.
         past / future: ``uint8 [h, w]`` luma of the L0 / L1 references (``None`` if absent).
-        flow: ``float32 [4, h, w]`` motion field (``src - dst``) or ``None`` (zero motion from ``past``).
-        weights: ``float32 [2, h, w]`` L0/L1 coverage of ``flow``; cells covered by neither list are
-            predicted from ``past`` with zero motion (intra blocks). ``None``: all cells from ``past``.
+        flow: the motion field (:class:`MotionField`, or dense ``float32 [4, h, w]`` ``src - dst`` with
+            ``weights``), ``None``: zero motion from ``past``.
+        weights: ``float32 [2, h, w]`` L0/L1 coverage of a dense ``flow`` (``None``: all cells from the past).
+
+    With both references and L1 vectors, a pixel covered by both lists takes the mean of the two
+    predictions, one covered by a single list that list's, and one covered by neither (an intra block)
+    the past reference at zero motion.
     """
-    c = torch.from_numpy(cur).float()
     if past is None and future is None:
         return np.full(cur.shape, 128, dtype=np.uint8)
+    c = torch.from_numpy(cur).float()
     if flow is None:
         pred = torch.from_numpy(past if past is not None else future).float()
-    elif future is None or weights is None:  # every cell from the past reference (L0 field)
-        ref = past if past is not None else future
-        pred = _warp(
-            torch.from_numpy(ref)[None, None].float(),
-            flow[None, 0:2] if past is not None else flow[None, 2:4],
-        )[0, 0]
-    elif past is None:
-        pred = _warp(torch.from_numpy(future)[None, None].float(), flow[None, 2:4])[0, 0]
     else:
-        w0 = weights[0] + (1.0 - (weights[0] + weights[1]).clamp(0.0, 1.0))
-        refs = torch.stack([torch.from_numpy(past), torch.from_numpy(future)])[:, None].float()
-        preds = _warp(refs, torch.stack([flow[0:2], flow[2:4]]))[:, 0]
-        pred = (preds[0] * w0 + preds[1] * weights[1]) / (w0 + weights[1]).clamp_min(1e-6)
+        field = flow if isinstance(flow, MotionField) else MotionField.from_flow(flow, weights)
+        if past is not None and future is not None and field.has_l1:
+            p0, p1 = _sample(np.stack([past, future]), field.grids((0, 1)))
+            cov = torch.from_numpy(field.owner != field.none).reshape(2, *field.hw)
+            pred = torch.where(cov[1], torch.where(cov[0], (p0 + p1) / 2, p1), p0)
+        elif past is not None:  # every cell from the past reference (L0 field)
+            pred = _sample(past[None], field.grids((0,)))[0]
+        else:
+            pred = _sample(future[None], field.grids((1,)))[0]
     res = (c - pred).round_().add_(128.0).clamp_(0.0, 255.0)
     return res.to(torch.uint8).numpy()
 
@@ -276,6 +359,9 @@ def plane_u8(frame: av.VideoFrame, k: int) -> np.ndarray:
     return np.frombuffer(pl, np.uint8).reshape(pl.height, pl.line_size)
 
 
+_THUMB_INDEX: dict[tuple[int, ...], list[np.ndarray]] = {}
+
+
 def thumbnail_rgb(frame: av.VideoFrame, width: int, height: int, fallback: VideoReformatter) -> np.ndarray:
     """``uint8 [height, width, 3]`` point-sampled RGB thumbnail (BT.601), read from the planes directly.
 
@@ -286,13 +372,25 @@ def thumbnail_rgb(frame: av.VideoFrame, width: int, height: int, fallback: Video
         return fallback.reformat(frame, width=width, height=height, format="rgb24").to_ndarray()
     sub_h, sub_w, full = _PLANAR_YUV[fmt]
     full = full or frame.color_range == 2
-    ys = (np.arange(height) * frame.height) // height
-    xs = (np.arange(width) * frame.width) // width
-    planes = []
-    for k, (dy, dx) in enumerate(((1, 1), (sub_h, sub_w), (sub_h, sub_w))):
-        pl, arr = frame.planes[k], plane_u8(frame, k)
-        planes.append(arr[np.minimum(ys // dy, pl.height - 1)][:, np.minimum(xs // dx, pl.width - 1)])
-    y, u, v = (p.astype(np.float32) for p in planes)
+    planes = frame.planes
+    key = (frame.width, frame.height, width, height, sub_h, sub_w, *(pl.line_size for pl in planes[:3]))
+    index = _THUMB_INDEX.get(key)
+    if index is None:  # flat index of each sampled pixel in each plane's buffer, per frame geometry
+        if len(_THUMB_INDEX) > 8:
+            _THUMB_INDEX.clear()
+        ys = (np.arange(height) * frame.height) // height
+        xs = (np.arange(width) * frame.width) // width
+        index = _THUMB_INDEX[key] = [
+            (
+                np.minimum(ys // dy, pl.height - 1)[:, None] * pl.line_size
+                + np.minimum(xs // dx, pl.width - 1)
+            ).reshape(-1)
+            for pl, (dy, dx) in zip(planes[:3], ((1, 1), (sub_h, sub_w), (sub_h, sub_w)))
+        ]
+    y, u, v = (
+        np.frombuffer(pl, np.uint8).take(idx).astype(np.float32).reshape(height, width)
+        for pl, idx in zip(planes[:3], index)
+    )
     if full:
         cb, cr = u - 128.0, v - 128.0
     else:

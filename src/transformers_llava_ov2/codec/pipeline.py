@@ -372,9 +372,9 @@ class _SignalConsumer:
             ys, xs = np.nonzero(mask)
             if len(ys) and mask.min() == 0:
                 self.letterbox_bbox = [int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1]
-        if sig.flow is not None:
+        if sig.motion is not None:
             self.mv_seen = True
-        smap, activity = saliency_and_activity(sig.flow, sig.residual, cfg, has_motion=self.has_motion)
+        smap, activity = saliency_and_activity(sig.motion, sig.residual, cfg, has_motion=self.has_motion)
         if self.mask is not None:
             smap = smap * self.mask
         if ctx.rot_k:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import CodecConfig
+from .motion import MotionField
 
 __all__ = [
     "FrameQuality",
@@ -49,8 +50,41 @@ def percentile(x: np.ndarray, q: float) -> float:
     return float(part[lo] + (part[hi] - part[lo]) * (pos - lo))
 
 
+def weighted_order_stats(
+    values: np.ndarray, counts: np.ndarray, ranks: np.ndarray, *, presorted: bool = False
+) -> np.ndarray:
+    """The 0-based ``ranks`` order statistics of the multiset holding ``counts[i]`` copies of ``values[i]``
+    (``np.sort(np.repeat(values, counts))[ranks]`` without the repeat); ``presorted``: ``values`` ascend."""
+    if presorted:
+        return values[np.searchsorted(np.cumsum(counts), ranks, side="right")]
+    order = np.argsort(values)  # equal values are interchangeable: no stable sort needed
+    return values[order[np.searchsorted(np.cumsum(counts[order]), ranks, side="right")]]
+
+
+def weighted_percentile(
+    values: np.ndarray, counts: np.ndarray, q: float, *, presorted: bool = False
+) -> float:
+    """:func:`percentile` of ``np.repeat(values, counts)`` (``float32 values``), the same float32
+    interpolation: the motion normalisation of a :class:`~.motion.MotionField` per vector, not per pixel."""
+    n = int(counts.sum())
+    if n == 0:
+        return 0.0
+    pos = (n - 1) * q / 100.0
+    lo = int(pos)
+    a, b = weighted_order_stats(values, counts, np.asarray([lo, min(lo + 1, n - 1)]), presorted=presorted)
+    return float(a + (b - a) * (pos - lo))
+
+
+def weighted_median(values: np.ndarray, counts: np.ndarray) -> np.floating:
+    """``np.median(np.repeat(values, counts))``: the middle order statistic, or the float mean of the two
+    middle ones (same dtype as ``values``)."""
+    n = int(counts.sum())
+    mid = weighted_order_stats(values, counts, np.asarray([(n - 1) // 2, n // 2]))
+    return mid[0] if n % 2 else (mid[0] + mid[1]) / 2  # float32 arithmetic, as np.mean
+
+
 def motion_saliency(
-    flow: np.ndarray,
+    flow: np.ndarray | MotionField,
     *,
     unit_div: float = 4.0,
     pct: float = 95.0,
@@ -61,13 +95,18 @@ def motion_saliency(
     """``float32 [h, w]`` normalised motion magnitude in ``[0, 1]``.
 
     Args:
-        flow: ``float32 [4, h, w]`` (L0 x, L0 y, L1 x, L1 y).
+        flow: ``float32 [4, h, w]`` (L0 x, L0 y, L1 x, L1 y) or a :class:`~.motion.MotionField`.
         compensate: camera-motion compensation (:func:`global_motion`): ``"none"``, ``"median"``, ``"affine"``.
         direction: ``"l0"`` (official) or ``"both"`` (max of the L0 and L1 magnitudes).
         floor: least normalisation scale (:func:`normalise_motion`; 0 = official).
     """
-    mag = motion_magnitude(flow, unit_div=unit_div, compensate=compensate, direction=direction)
-    return normalise_motion(mag, pct, floor)
+    mag = _magnitude(_as_field(flow), unit_div, compensate, direction)
+    return mag.pixels(_motion_scale(mag.percentile(pct), floor))
+
+
+def _motion_scale(p: float, floor: float) -> np.float32:
+    """The motion normalisation scale ``max(P, 1e-6, floor)``."""
+    return np.float32(max(p, 1e-6, floor))
 
 
 def normalise_motion(mag: np.ndarray, pct: float = 95.0, floor: float = 0.0) -> np.ndarray:
@@ -77,30 +116,82 @@ def normalise_motion(mag: np.ndarray, pct: float = 95.0, floor: float = 0.0) -> 
     ``mag``'s units) keeps a frame whose motion is all below it (residual shake, encoder noise) from being
     stretched to full saliency.
     """
-    scale = max(percentile(mag, pct), 1e-6, floor)
-    np.divide(mag, np.float32(scale), out=mag)
+    np.divide(mag, _motion_scale(percentile(mag, pct), floor), out=mag)
     return np.clip(mag, 0.0, 1.0, out=mag)
 
 
-def motion_magnitude(
-    flow: np.ndarray, *, unit_div: float = 4.0, compensate: str = "none", direction: str = "l0"
-) -> np.ndarray:
-    """``float32 [h, w]`` motion magnitude ``|v - g| / unit_div`` (``g`` = :func:`global_motion`, 0 for
-    ``"none"``), the max over L0/L1 for ``direction="both"``."""
-    lists = [flow[0:2]] if direction == "l0" else [flow[0:2], flow[2:4]]
-    mag = None
-    for v in lists:
-        v = np.divide(v, unit_div, dtype=np.float32)
-        if compensate != "none":
-            v = v - global_motion(v, compensate)
-        m = v[0] * v[0]
-        m += v[1] * v[1]
+@dataclass(frozen=True)
+class _Magnitude:
+    """A frame's motion magnitude as tables: per list ``(mag float32 [m], owner int64 [h * w],
+    pixels int64 [m])``; the pixel's magnitude is the max over the lists of ``mag[owner]``."""
+
+    lists: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    hw: tuple[int, int]
+
+    def pixels(self, scale: np.float32 | None = None) -> np.ndarray:
+        """``float32 [h, w]`` magnitude, or with ``scale`` ``clip(mag / scale, 0, 1)``."""
+        out = None
+        for mag, owner, _ in self.lists:
+            if scale is not None:
+                mag = np.clip(mag / scale, 0.0, 1.0)
+            m = mag.take(owner)
+            out = m if out is None else np.maximum(out, m)
+        assert out is not None
+        return out.reshape(self.hw)
+
+    def percentile(self, pct: float) -> float:
+        """:func:`percentile` of the pixel magnitudes (per table entry when there is one list)."""
+        if len(self.lists) == 1:
+            mag, _, pixels = self.lists[0]
+            return weighted_percentile(mag, pixels, pct)
+        return percentile(self.pixels(), pct)
+
+    def mean(self) -> float:
+        """Mean pixel magnitude (float64)."""
+        if len(self.lists) == 1:
+            mag, _, pixels = self.lists[0]
+            return float(pixels @ mag.astype(np.float64)) / max(1, int(pixels.sum()))
+        return float(self.pixels().mean(dtype=np.float64))
+
+
+def _as_field(flow: np.ndarray | MotionField) -> MotionField:
+    return flow if isinstance(flow, MotionField) else MotionField.from_flow(flow)
+
+
+def _magnitude(field: MotionField, unit_div: float, compensate: str, direction: str) -> _Magnitude:
+    """``|v - g| / unit_div`` per list (``g`` = :func:`global_motion` of that list, 0 for ``"none"``):
+    L0, or L0 and L1 for ``direction="both"``."""
+    if compensate not in ("none", "median", "affine"):
+        raise ValueError(f"mv_compensate must be 'none', 'median' or 'affine', got {compensate!r}")
+    h, w = field.hw
+    vx = np.divide(field.vx, unit_div, dtype=np.float32)
+    vy = np.divide(field.vy, unit_div, dtype=np.float32)
+    lists = []
+    for lst in (0,) if direction == "l0" else (0, 1):
+        owner, pixels = field.owner[lst], field.pixels[lst]
+        x, y = vx, vy
+        if compensate == "median":
+            x, y = x - weighted_median(x, pixels), y - weighted_median(y, pixels)
+        elif compensate == "affine":  # a per-pixel fit: one table entry per pixel
+            v = np.stack([x.take(owner), y.take(owner)]).reshape(2, h, w)
+            v = v - global_motion(v, "affine")
+            x, y = v[0].reshape(-1), v[1].reshape(-1)
+            owner, pixels = np.arange(h * w), np.ones(h * w, dtype=np.int64)
+        m = x * x
+        m += y * y
         np.sqrt(m, out=m)
         if compensate == "affine":  # the fit's float error must not become motion after normalisation
             m[m < AFFINE_DEAD_ZONE] = 0.0
-        mag = m if mag is None else np.maximum(mag, m)
-    assert mag is not None
-    return mag
+        lists.append((m, owner, pixels))
+    return _Magnitude(lists, (h, w))
+
+
+def motion_magnitude(
+    flow: np.ndarray | MotionField, *, unit_div: float = 4.0, compensate: str = "none", direction: str = "l0"
+) -> np.ndarray:
+    """``float32 [h, w]`` motion magnitude ``|v - g| / unit_div`` (``g`` = :func:`global_motion`, 0 for
+    ``"none"``), the max over L0/L1 for ``direction="both"``."""
+    return _magnitude(_as_field(flow), unit_div, compensate, direction).pixels()
 
 
 #: compensated magnitudes below this (MV units / ``unit_div``, far below a quarter-pel step at any
@@ -147,52 +238,60 @@ def global_motion(v: np.ndarray, mode: str, *, step: int = 4, rounds: int = 2) -
 #: of the action, the mean excess over 8 levels 0.12x)
 RESIDUAL_NOISE_FLOOR = 8.0
 
+_ABS_DEV = np.abs(np.arange(256, dtype=np.float32) - 128.0)  # |v - 128| for every uint8 value
+_LEVELS = np.arange(129, dtype=np.float32)  # the values |v - 128| can take
+_EXCESS = np.maximum(_ABS_DEV - RESIDUAL_NOISE_FLOOR, 0.0).astype(np.float64)  # coding-noise excess
+
+
+def _residual_hist(residual_u8: np.ndarray) -> np.ndarray:
+    """``int64 [256]`` counts of the values of a ``uint8`` residual."""
+    if residual_u8.dtype != np.uint8:
+        raise TypeError(f"the residual must be uint8 clip(128 + res), got {residual_u8.dtype}")
+    return np.bincount(residual_u8.reshape(-1), minlength=256)
+
+
+def _activity(mv_mean: float | None, hist: np.ndarray, config: CodecConfig) -> float:
+    """:func:`frame_activity` from the mean motion magnitude (``None``: no motion term) and the residual
+    histogram."""
+    n = int(hist.sum())
+    res = float(hist @ _EXCESS) / n / 8.0 if n else 0.0
+    w_mv = config.w_mv if mv_mean is not None else 0.0
+    return (w_mv * (mv_mean or 0.0) + config.w_res * res) / max(w_mv + config.w_res, 1e-9)
+
 
 def frame_activity(mag: np.ndarray | None, residual_u8: np.ndarray, config: CodecConfig) -> float:
     """How much changes in a frame, before any per-frame normalisation (content allocation weight):
-    ``(w_mv * mean(motion magnitude) + w_res * mean(max(|res - 128| - 8, 0)) / 8) / (w_mv + w_res)``."""
-    res = 0.0
-    if residual_u8.size:
-        excess = np.abs(residual_u8.astype(np.float32) - 128.0) - RESIDUAL_NOISE_FLOOR
-        res = float(np.maximum(excess, 0.0).mean()) / 8.0
-    mv = float(mag.mean()) if mag is not None and mag.size else 0.0
-    w_mv = config.w_mv if mag is not None else 0.0
-    return (w_mv * mv + config.w_res * res) / max(w_mv + config.w_res, 1e-9)
+    ``(w_mv * mean(motion magnitude) + w_res * mean(max(|res - 128| - 8, 0)) / 8) / (w_mv + w_res)``
+    (float64 means; no motion term when ``mag`` is ``None``)."""
+    mv = None if mag is None else (float(mag.mean(dtype=np.float64)) if mag.size else 0.0)
+    return _activity(mv, _residual_hist(residual_u8), config)
 
 
-_ABS_DEV = np.abs(np.arange(256, dtype=np.float32) - 128.0)  # |v - 128| for every uint8 value
-
-
-def _u8_abs_dev_percentile(residual_u8: np.ndarray, q: float) -> float:
-    """:func:`percentile` of ``|res - 128|`` (float32) from a histogram of the ``uint8`` values.
+def _hist_abs_dev_percentile(hist: np.ndarray, q: float) -> float:
+    """:func:`percentile` of ``|res - 128|`` (float32) from the residual's value histogram.
 
     The order statistics are read off the cumulative counts of ``|v - 128|`` (0..128), then interpolated
     with the same float32 arithmetic as :func:`percentile`, so the result is identical.
     """
-    n = residual_u8.size
-    hist = np.bincount(residual_u8.reshape(-1), minlength=256)
     counts = np.zeros(129, dtype=np.int64)
     counts[:128] += hist[128:]  # v = 128 + x
     counts[1:] += hist[127::-1]  # v = 128 - x
-    cum = np.cumsum(counts)
-    pos = (n - 1) * q / 100.0
-    lo = int(np.floor(pos))
-    hi = min(lo + 1, n - 1)
-    a, b = np.searchsorted(cum, (lo, hi), side="right")
-    va, vb = np.float32(a), np.float32(b)  # the order statistics |v - 128| (exact in float32)
-    return float(va + (vb - va) * (pos - lo))
+    return weighted_percentile(_LEVELS, counts, q, presorted=True)
+
+
+def _residual_map(residual_u8: np.ndarray, hist: np.ndarray, pct: float, floor: float) -> np.ndarray:
+    """``float32 [h, w]`` ``clip(|res - 128| / max(P, floor), 0, 1)`` (P from the histogram ``hist``)."""
+    x = residual_u8.astype(np.float32)
+    x -= 128.0
+    np.abs(x, out=x)
+    x /= np.float32(max(_hist_abs_dev_percentile(hist, pct), floor))
+    return np.clip(x, 0.0, 1.0, out=x)
 
 
 def residual_saliency(residual_u8: np.ndarray, *, pct: float = 95.0, floor: float = 1.0) -> np.ndarray:
     """``float32 [h, w]``: ``clip(|res - 128| / max(P95, floor), 0, 1)`` (``floor = 1``: official;
-    ``CodecConfig.res_norm_floor``)."""
-    if residual_u8.dtype == np.uint8 and residual_u8.size:
-        # 256-entry lookup table: the same float32 operations per value, without per-pixel temporaries
-        scale = max(_u8_abs_dev_percentile(residual_u8, pct), floor)
-        return np.clip(_ABS_DEV / scale, 0.0, 1.0).take(residual_u8)
-    x = np.abs(residual_u8.astype(np.float32) - 128.0)
-    scale = max(percentile(x, pct), floor)
-    return np.clip(x / scale, 0.0, 1.0)
+    ``CodecConfig.res_norm_floor``), for a ``uint8`` residual ``clip(128 + res)``."""
+    return _residual_map(residual_u8, _residual_hist(residual_u8), pct, floor)
 
 
 def fuse_saliency(motion: np.ndarray | None, residual: np.ndarray, w_mv: float, w_res: float) -> np.ndarray:
@@ -206,12 +305,14 @@ def fuse_saliency(motion: np.ndarray | None, residual: np.ndarray, w_mv: float, 
 
 
 def saliency_map(
-    flow: np.ndarray | None, residual_u8: np.ndarray, config: CodecConfig, *, has_motion: bool
+    flow: np.ndarray | MotionField | None, residual_u8: np.ndarray, config: CodecConfig, *, has_motion: bool
 ) -> np.ndarray:
     """Fused ``float32 [h, w]`` saliency of one frame.
 
     Args:
-        flow: motion field of the frame, or ``None`` (I frame / no vectors: zero motion).
+        flow: motion field of the frame (dense ``float32 [4, h, w]`` or :class:`~.motion.MotionField`), or
+            ``None`` (I frame / no vectors: zero motion).
+        residual_u8: ``uint8 [h, w]`` ``clip(128 + res)``.
         has_motion: the stream has motion vectors at all; when ``False`` the motion term is dropped
             (residual-only saliency), otherwise a missing field counts as zero motion.
     """
@@ -219,24 +320,26 @@ def saliency_map(
 
 
 def saliency_and_activity(
-    flow: np.ndarray | None, residual_u8: np.ndarray, config: CodecConfig, *, has_motion: bool
+    flow: np.ndarray | MotionField | None, residual_u8: np.ndarray, config: CodecConfig, *, has_motion: bool
 ) -> tuple[np.ndarray, float]:
-    """:func:`saliency_map` and :func:`frame_activity` of one frame (the motion magnitude computed once)."""
-    r = residual_saliency(residual_u8, pct=config.res_percentile, floor=config.res_norm_floor)
-    if not has_motion:
-        return fuse_saliency(None, r, 0.0, 1.0), frame_activity(None, residual_u8, config)
-    if flow is None:
-        mag = None
-        m = np.zeros_like(r)
-    else:
-        mag = motion_magnitude(
-            flow, unit_div=config.mv_unit_div, compensate=config.mv_compensate, direction=config.mv_direction
+    """:func:`saliency_map` and :func:`frame_activity` of one frame.
+
+    With a :class:`~.motion.MotionField` and ``direction="l0"`` the motion statistics (median, P95, mean)
+    are taken over the vector table weighted by pixel counts and the normalised motion is looked up per
+    pixel (one ``take``); the residual's from its 256-value histogram. Both equal the per-pixel rules.
+    """
+    hist = _residual_hist(residual_u8)
+    r = _residual_map(residual_u8, hist, config.res_percentile, config.res_norm_floor)
+    w_mv, w_res = config.w_mv, config.w_res
+    if not has_motion or flow is None:
+        zero = None if not has_motion else np.zeros_like(r)
+        return fuse_saliency(zero, r, w_mv if has_motion else 0.0, w_res if has_motion else 1.0), _activity(
+            None, hist, config
         )
-        activity = frame_activity(mag, residual_u8, config)
-        floor = config.mv_norm_floor / (config.analysis_downsample * config.mv_unit_div)  # canvas px -> mag
-        m = normalise_motion(mag, config.mv_percentile, floor)
-        return fuse_saliency(m, r, config.w_mv, config.w_res), activity
-    return fuse_saliency(m, r, config.w_mv, config.w_res), frame_activity(mag, residual_u8, config)
+    mag = _magnitude(_as_field(flow), config.mv_unit_div, config.mv_compensate, config.mv_direction)
+    floor = config.mv_norm_floor / (config.analysis_downsample * config.mv_unit_div)  # canvas px -> mag
+    m = mag.pixels(_motion_scale(mag.percentile(config.mv_percentile), floor))
+    return fuse_saliency(m, r, w_mv, w_res), _activity(mag.mean(), hist, config)
 
 
 def letterbox_mask(luma: np.ndarray, dark_threshold: float = 16.0, min_content: float = 0.25) -> np.ndarray:

@@ -23,7 +23,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BlockSelection", "attenuate", "frame_mass", "select_blocks", "strata"]
+__all__ = [
+    "BlockSelection",
+    "RankedBlocks",
+    "attenuate",
+    "frame_mass",
+    "rank_blocks",
+    "select_blocks",
+    "strata",
+]
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,71 @@ def strata(mass: np.ndarray, m: int) -> list[tuple[int, int, int]]:
     return out
 
 
+@dataclass(frozen=True)
+class RankedBlocks:
+    """Steps 1-2 and the global order of step 4 for one group's scores (independent of the stratum
+    count, so one ranking serves every ``m``): ``order`` ranks every ``(frame, block)`` (flat index
+    ``frame * NB + block``) by ``(-a, -prior, frame, block)``; ``order_frame`` is the frame of each."""
+
+    att: np.ndarray  # float64 [F * NB]
+    mass: np.ndarray  # float64 [F]
+    order: np.ndarray  # int64 [F * NB]
+    order_frame: np.ndarray  # int64 [F * NB]
+    shape: tuple[int, int]
+
+    def select(self, num_strata: int, blocks_per_canvas: int) -> BlockSelection:
+        """Steps 3-4: ``num_strata`` strata of ``blocks_per_canvas`` blocks each (see :func:`select_blocks`)."""
+        f, nb = self.shape
+        empty = np.zeros(0, dtype=np.int64)
+        if f == 0 or nb == 0 or num_strata == 0 or blocks_per_canvas == 0:
+            return BlockSelection(empty, empty, np.zeros(0), empty, ())
+        ranges = strata(self.mass, num_strata)
+        order, fr = self.order, self.order_frame
+        free = np.ones(len(order), dtype=bool)  # per rank: not yet taken
+        picks_rank: list[np.ndarray] = []
+        picks_stratum: list[np.ndarray] = []
+        for k, (lo, mid, hi) in enumerate(ranges):
+            width = max(1, hi - lo)
+            windows = [(lo, hi + 1), (max(0, mid - width), min(f, mid + width + 1)), (0, f)]
+            need = blocks_per_canvas
+            for a, b in windows:
+                if need <= 0:
+                    break
+                chosen = np.flatnonzero((fr >= a) & (fr < b) & free)[:need]
+                free[chosen] = False
+                picks_rank.append(chosen)
+                picks_stratum.append(np.full(len(chosen), k, dtype=np.int64))
+                need -= len(chosen)
+        pos = order[np.concatenate(picks_rank)] if picks_rank else empty
+        return BlockSelection(
+            frame_pos=pos // nb,
+            block=pos % nb,
+            score=self.att[pos],
+            stratum=np.concatenate(picks_stratum) if picks_stratum else empty,
+            strata_ranges=tuple(ranges),
+        )
+
+
+def rank_blocks(
+    scores: np.ndarray,
+    *,
+    penalty: float = 0.35,
+    mode: str = "sqrt",
+    alpha_peak: float = 0.35,
+    prior: np.ndarray | None = None,
+) -> RankedBlocks:
+    """:class:`RankedBlocks` of ``[F, NB]`` block scores (arguments as :func:`select_blocks`)."""
+    f, nb = scores.shape if scores.ndim == 2 else (0, 0)
+    att = attenuate(scores, penalty, mode) if f and nb else np.zeros((f, nb))
+    flat_score = att.reshape(-1)
+    flat_frame = np.repeat(np.arange(f), nb)
+    flat_block = np.tile(np.arange(nb), f)
+    flat_prior = np.zeros(f * nb) if prior is None else np.tile(np.asarray(prior, np.float64).reshape(-1), f)
+    order = np.lexsort((flat_block, flat_frame, -flat_prior, -flat_score))
+    mass = frame_mass(att, alpha_peak) if f and nb else np.zeros(f)
+    return RankedBlocks(flat_score, mass, order, flat_frame[order], (f, nb))
+
+
 def select_blocks(
     scores: np.ndarray,
     num_strata: int,
@@ -102,40 +175,5 @@ def select_blocks(
     Returns:
         up to ``num_strata * blocks_per_canvas`` distinct blocks (fewer only when the group has fewer).
     """
-    f, nb = scores.shape if scores.ndim == 2 else (0, 0)
-    empty = np.zeros(0, dtype=np.int64)
-    if f == 0 or nb == 0 or num_strata == 0 or blocks_per_canvas == 0:
-        return BlockSelection(empty, empty, np.zeros(0), empty, ())
-    att = attenuate(scores, penalty, mode)
-    ranges = strata(frame_mass(att, alpha_peak), num_strata)
-    # one global order of every (frame, block) by (-score, frame, block); pools are filters of it
-    flat_score = att.reshape(-1)
-    flat_frame = np.repeat(np.arange(f), nb)
-    flat_block = np.tile(np.arange(nb), f)
-    flat_prior = np.zeros(f * nb) if prior is None else np.tile(np.asarray(prior, np.float64).reshape(-1), f)
-    order = np.lexsort((flat_block, flat_frame, -flat_prior, -flat_score))
-    taken = np.zeros(f * nb, dtype=bool)
-    picks_pos: list[np.ndarray] = []
-    picks_stratum: list[np.ndarray] = []
-    for k, (lo, mid, hi) in enumerate(ranges):
-        width = max(1, hi - lo)
-        windows = [(lo, hi + 1), (max(0, mid - width), min(f, mid + width + 1)), (0, f)]
-        need = blocks_per_canvas
-        for a, b in windows:
-            if need <= 0:
-                break
-            fr = flat_frame[order]
-            cand = order[(fr >= a) & (fr < b) & ~taken[order]]
-            chosen = cand[:need]
-            taken[chosen] = True
-            picks_pos.append(chosen)
-            picks_stratum.append(np.full(len(chosen), k, dtype=np.int64))
-            need -= len(chosen)
-    pos = np.concatenate(picks_pos) if picks_pos else empty
-    return BlockSelection(
-        frame_pos=flat_frame[pos].astype(np.int64),
-        block=flat_block[pos].astype(np.int64),
-        score=flat_score[pos],
-        stratum=np.concatenate(picks_stratum) if picks_stratum else empty,
-        strata_ranges=tuple(ranges),
-    )
+    ranked = rank_blocks(scores, penalty=penalty, mode=mode, alpha_peak=alpha_peak, prior=prior)
+    return ranked.select(num_strata, blocks_per_canvas)

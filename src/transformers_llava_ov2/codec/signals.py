@@ -37,17 +37,25 @@ from typing import Any
 
 import av
 import numpy as np
-import torch
 from av.video.reformatter import ColorRange, VideoReformatter
 
 from .bitstream import PICT_B, PICT_I
 from .decode import Backlog, DecodedFrame, DecodeReport, DecodeThread, ReleaseLedger, decode_batches
-from .motion import densify_motion_vectors, mc_residual, motion_field, plane_u8, thumbnail_rgb
+from .motion import (
+    MotionField,
+    densify_motion_vectors,
+    mc_residual,
+    motion_field,
+    plane_u8,
+    sample_motion,
+    thumbnail_rgb,
+)
 from .probe import StreamProbe
 
 __all__ = [
     "DecodeReport",
     "FrameSignals",
+    "MotionField",
     "block_mean_u8",
     "densify_motion_vectors",
     "iter_frame_signals",
@@ -55,6 +63,7 @@ __all__ = [
     "motion_field",
     "plan_references",
     "plane_u8",
+    "sample_motion",
     "scale_to_work",
     "thumbnail_rgb",
 ]
@@ -71,7 +80,8 @@ class FrameSignals:
         bits: exact compressed size of the frame in bits (``8 * packet size``).
         luma: ``uint8 [h, w]``.
         residual: ``uint8 [h, w]`` ``clip(128 + residual)``.
-        flow: ``float32 [4, h, w]`` motion field or ``None`` when the frame carries no vectors.
+        motion: the motion field (:class:`~.motion.MotionField`, vector table and owner map) or ``None``
+            when the frame carries no vectors; :attr:`flow` is its dense form.
         frame: the frame scaled to the working size (:func:`scale_to_work`); ``None`` when
             :func:`iter_frame_signals` was given ``convert_rgb`` (then ``rgb`` holds its result).
         thumb_rgb: ``uint8 [th, tw, 3]`` small RGB thumbnail (bad-frame test).
@@ -84,10 +94,15 @@ class FrameSignals:
     bits: int
     luma: np.ndarray
     residual: np.ndarray
-    flow: np.ndarray | None
+    motion: MotionField | None
     frame: Any
     thumb_rgb: np.ndarray
     rgb: np.ndarray | None = None
+
+    @property
+    def flow(self) -> np.ndarray | None:
+        """``float32 [4, h, w]`` dense motion field (L0 x, L0 y, L1 x, L1 y) or ``None``."""
+        return None if self.motion is None else self.motion.flow()
 
 
 # ---------------------------------------------------------------------------------------------- planning
@@ -118,8 +133,7 @@ def plan_references(probe: StreamProbe, candidates: np.ndarray, use_mvs: bool) -
 class _Converted:
     """What :class:`_FrameConverter` makes of a candidate frame (besides its luma)."""
 
-    flow: torch.Tensor | None
-    weights: torch.Tensor | None
+    motion: MotionField | None
     thumb: np.ndarray
     rgb: np.ndarray | None
     frame: Any  # the decoded frame, kept only without ``convert_rgb`` (for the caller)
@@ -172,12 +186,13 @@ def block_mean_u8(plane: np.ndarray, ds: int) -> np.ndarray:
     ``plane`` (``uint8 [H, W]``, ``H`` and ``W`` multiples of ``ds``); ``ds = 1`` returns a copy."""
     if ds == 1:
         return np.array(plane, dtype=np.uint8, copy=True)
-    # ds <= 16: 256 * 255 + 128 < 2 ** 16
-    acc = plane[0::ds, 0::ds].astype(np.uint16 if ds <= 16 else np.uint32)
-    for dy in range(ds):
-        for dx in range(ds):
-            if dy or dx:
-                acc += plane[dy::ds, dx::ds]
+    # ds <= 16: 256 * 255 + 128 < 2 ** 16; rows first (contiguous), then the columns of the row sums
+    rows = plane[0::ds].astype(np.uint16 if ds <= 16 else np.uint32)
+    for dy in range(1, ds):
+        rows += plane[dy::ds]
+    acc = rows[:, 0::ds].copy()
+    for dx in range(1, ds):
+        acc += rows[:, dx::ds]
     acc += (ds * ds) // 2
     acc //= ds * ds
     return acc.astype(np.uint8)
@@ -221,15 +236,15 @@ class _FrameConverter:
         ev.luma = block_mean_u8(plane_u8(small, 0)[:, : small.width], self.ds)
         if ev.index not in self.cand_set:
             return
-        flow = weights = None
+        motion = None
         has_mvs = ev.mvs is not None and len(ev.mvs) > 0
         if has_mvs:
-            flow, weights = motion_field(ev.mvs, frame.height, frame.width, (self.ah, self.aw))
+            motion = sample_motion(ev.mvs, frame.height, frame.width, (self.ah, self.aw))
         ev.mvs = None
         thumb = thumbnail_rgb(small, self.thumb_width, self.th, thumb_fmt)
         rgb = None if self.convert_rgb is None else self.convert_rgb(small)
         kept = small if self.convert_rgb is None else None
-        ev.data = _Converted(flow, weights, thumb, rgb, kept, has_mvs)
+        ev.data = _Converted(motion, thumb, rgb, kept, has_mvs)
 
 
 class _SignalAssembler:
@@ -307,8 +322,7 @@ class _SignalAssembler:
         past_luma = lumas.get(past) if past >= 0 else None
         future_luma = lumas.get(future) if future >= 0 and future_ok else None
         data = item.data
-        flow = data.flow
-        residual = mc_residual(item.luma, past_luma, future_luma, flow, data.weights)
+        residual = mc_residual(item.luma, past_luma, future_luma, data.motion)
         self.release(past)
         self.release(future)
         self.cand_set_open.discard(idx)
@@ -322,7 +336,7 @@ class _SignalAssembler:
             bits=int(8 * probe.sizes[idx]) if idx < probe.total_frames else 0,
             luma=item.luma,
             residual=residual,
-            flow=None if flow is None else flow.numpy(),
+            motion=data.motion,
             frame=data.frame,
             thumb_rgb=data.thumb,
             rgb=data.rgb,
