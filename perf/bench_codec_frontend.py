@@ -16,6 +16,7 @@ Usage::
     python perf/bench_codec_frontend.py            # 60 s and 30 s clips, 3 repeats
     python perf/bench_codec_frontend.py --quick    # 12 s and 6 s clips, 2 repeats
     python perf/bench_codec_frontend.py --side-by-side-only --video clip.mp4  # ratios only
+    python perf/bench_codec_frontend.py --side-by-side-only --variant candidates_per_canvas=4  # + an option
 
 Every clip (the synthetic one and ``--video`` clips, by default the real phone clip
 ``shared/videos/beach_puzzle_360x640.mp4`` when present) is also measured side by side: plain AUTO decode,
@@ -107,17 +108,24 @@ def decode_mvs_slice(path: Path) -> float:
     return time.perf_counter() - t0
 
 
-def side_by_side(path: Path, repeats: int) -> None:
-    """Plain AUTO decode, the SLICE + MV-export floor and ``tokenize_video``, interleaved (medians)."""
+def side_by_side(path: Path, repeats: int, variants: dict[str, dict] | None = None) -> None:
+    """Plain AUTO decode, the SLICE + MV-export floor and ``tokenize_video`` (defaults, then each of
+    ``variants``: name -> ``CodecConfig`` overrides), interleaved (medians)."""
+    variants = variants or {}
     decode_only(path)
     tokenize(path)
-    runs: dict[str, list[float]] = {"decode": [], "floor": [], "tokenize": []}
+    runs: dict[str, list[float]] = {"decode": [], "floor": [], "tokenize": [], **{k: [] for k in variants}}
     tokens = None
+    facts: dict[str, str] = {}
     for _ in range(repeats):
         runs["decode"].append(decode_only(path))
         runs["floor"].append(decode_mvs_slice(path))
         seconds, tokens = tokenize(path)
         runs["tokenize"].append(seconds)
+        for name, overrides in variants.items():
+            seconds, vt = tokenize(path, **overrides)
+            runs[name].append(seconds)
+            facts[name] = f"{vt.backend_info.get('candidates')} candidates, {vt.num_tokens} tokens"
     assert tokens is not None
     med = {k: statistics.median(v) for k, v in runs.items()}
     print(
@@ -134,8 +142,25 @@ def side_by_side(path: Path, repeats: int) -> None:
         f"floor / plain decode = {med['floor'] / med['decode']:.2f}x; "
         f"tokenize / floor = {med['tokenize'] / med['floor']:.2f}x"
     )
+    for name in variants:
+        print(f"  {name} ({facts[name]}): {med[name]:.3f} s = {med[name] / med['decode']:.2f}x plain decode")
     stages = tokens.stage_seconds
     print("  stages (last run): " + ", ".join(f"{k} {v:.3f}" for k, v in stages.items()))
+
+
+def parse_variant(text: str) -> tuple[str, dict]:
+    """``"field=value[,field=value...]"`` -> (the text, ``CodecConfig`` overrides with typed values)."""
+    from transformers_llava_ov2.codec.config import CodecConfig
+
+    defaults = CodecConfig()
+    overrides: dict = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        if not sep or not hasattr(defaults, key):
+            raise SystemExit(f"--variant {text!r}: expected CodecConfig field=value, got {item!r}")
+        kind = type(getattr(defaults, key))
+        overrides[key] = (value == "True") if kind is bool else kind(value)
+    return text, overrides
 
 
 def tokenize(path: Path, **overrides):
@@ -215,6 +240,13 @@ def main() -> None:
         help="real clips measured side by side too (plain decode, floor, tokenize)",
     )
     parser.add_argument("--side-by-side-only", action="store_true", help="skip the per-stage and RSS parts")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE[,...]",
+        help="also time tokenize_video with these CodecConfig overrides, side by side (repeatable)",
+    )
     args = parser.parse_args()
     if args.child:
         child(*args.child)
@@ -227,8 +259,10 @@ def main() -> None:
     clip_short = make_clip(short_s, args.cache_dir)
     print(f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
 
-    for path in [clip, *args.video]:
-        side_by_side(path, repeats)
+    variants = dict(parse_variant(v) for v in args.variant)
+    real = list(dict.fromkeys(p.resolve() for p in args.video))  # the default lists one file twice
+    for path in [clip, *real]:
+        side_by_side(path, repeats, variants)
     if args.side_by_side_only:
         return
 

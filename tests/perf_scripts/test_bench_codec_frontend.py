@@ -1,0 +1,40 @@
+"""``perf/bench_codec_frontend.py``: typed ``--variant`` overrides and one side-by-side run on a real clip."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "perf" / "bench_codec_frontend.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_codec_frontend", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_codec_frontend"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_variant_values_take_the_config_field_types(bench):
+    name, overrides = bench.parse_variant("candidates_per_canvas=4,mv_norm_floor=0,decode_thread=False")
+    assert name == "candidates_per_canvas=4,mv_norm_floor=0,decode_thread=False"
+    assert overrides == {"candidates_per_canvas": 4, "mv_norm_floor": 0.0, "decode_thread": False}
+    assert type(overrides["mv_norm_floor"]) is float
+    for bad in ("no_such_field=1", "candidates_per_canvas"):
+        with pytest.raises(SystemExit, match="CodecConfig field=value"):
+            bench.parse_variant(bad)
+
+
+def test_side_by_side_times_each_variant(bench, make_clip, capsys):
+    clip = make_clip("bench_frontend_b.mp4", seconds=2.0, size=(192, 128), bframes=2, velocity=(4, 2))
+    _, overrides = bench.parse_variant("candidates_per_canvas=2")
+    bench.side_by_side(Path(clip.path), 1, {"cpc2": overrides})
+    out = capsys.readouterr().out
+    assert "tokenize / plain decode" in out and "floor / plain decode" in out
+    line = next(x for x in out.splitlines() if x.strip().startswith("cpc2"))
+    assert "candidates" in line and "x plain decode" in line
