@@ -80,6 +80,7 @@ VARIANTS: dict[str, dict] = {
     "-frame_power": {"activity_frame_power": 0.0},
     "-still_anchor": {"anchor_still_fraction": 0.0},
     "+12cand": {"candidates_per_canvas": 12},
+    "4cand": {"candidates_per_canvas": 4},  # the speed trade of docs/codec.md § Performance
     "-mv_floor": {"mv_norm_floor": 0.0},
     "-res_floor": {"res_norm_floor": 1.0},
     "-tie_break": {"tie_break": "index"},

@@ -7,9 +7,15 @@ import av
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from transformers_llava_ov2.codec.config import CodecConfig
-from transformers_llava_ov2.codec.motion import MotionField, mc_residual, motion_field, sample_motion
+from transformers_llava_ov2.codec.motion import (
+    MotionField,
+    densify_motion_vectors,
+    mc_residual,
+    sample_motion,
+)
 from transformers_llava_ov2.codec.saliency import (
     motion_magnitude,
     percentile,
@@ -61,22 +67,34 @@ def test_weighted_percentile_of_nothing_is_zero():
 
 
 # ----------------------------------------------------------------------------------------- MotionField
-def test_sample_motion_is_the_dense_field(h264_b_clip, mpeg4_clip):
+def _reference_field(mvs, height, width, out_hw):
+    """The 4x4-cell grid (itself tested against the reader's loop) sampled at the output pixel centres."""
+    oh, ow = out_hw
+    grid, mask = densify_motion_vectors(mvs, height, width)
+    ys = np.minimum(((np.arange(oh) + 0.5) * height / oh // 4).astype(np.int64), grid.shape[1] - 1)
+    xs = np.minimum(((np.arange(ow) + 0.5) * width / ow // 4).astype(np.int64), grid.shape[2] - 1)
+    flow = grid[:, ys][:, :, xs].astype(np.float32)
+    flow[0::2] *= ow / width
+    flow[1::2] *= oh / height
+    return flow, mask[:, ys][:, :, xs], bool(mask[1].any())
+
+
+def test_sample_motion_is_the_sampled_cell_grid(h264_b_clip, mpeg4_clip):
     for clip in (h264_b_clip, mpeg4_clip):
         for mvs, height, width in _decoded_vectors(clip.path):
-            out_hw = (height // 2, width // 2)
-            field = sample_motion(mvs, height, width, out_hw)
-            flow, weights = motion_field(mvs, height, width, out_hw)
-            np.testing.assert_array_equal(field.flow(), flow.numpy())
-            assert (weights is None) == (not field.has_l1)
-            if weights is not None:
-                np.testing.assert_array_equal(field.weights(), weights.numpy())
-            # the pixel counts are the owner map's histogram, per list
-            for lst in (0, 1):
-                np.testing.assert_array_equal(
-                    field.pixels[lst], np.bincount(field.owner[lst], minlength=len(field.vx))
-                )
-            assert field.vx[field.none] == 0 and field.vy[field.none] == 0
+            for out_hw in ((height // 2, width // 2), (height // 3, width // 5)):
+                field = sample_motion(mvs, height, width, out_hw)
+                flow, covered, has_l1 = _reference_field(mvs, height, width, out_hw)
+                np.testing.assert_array_equal(field.flow(), flow)
+                assert field.has_l1 == has_l1
+                if has_l1:
+                    np.testing.assert_array_equal(field.weights(), covered.astype(np.float32))
+                # the pixel counts are the owner map's histogram, per list
+                for lst in (0, 1):
+                    np.testing.assert_array_equal(
+                        field.pixels[lst], np.bincount(field.owner[lst], minlength=len(field.vx))
+                    )
+                assert field.vx[field.none] == 0 and field.vy[field.none] == 0
 
 
 def test_from_flow_round_trip():
@@ -94,20 +112,58 @@ def test_from_flow_round_trip():
     np.testing.assert_array_equal(covered.flow(), expect)
 
 
-def test_mc_residual_of_the_field_equals_the_dense_tensors(h264_b_clip):
+def _reference_residual(cur, past, fut, flow, weights):
+    """``clip(128 + cur - pred)`` spelled out: pixel centres plus ``v * float32(2 / size)`` as grid,
+    bilinear ``grid_sample``, bi-prediction ``(p0 w0 + p1 w1) / (w0 + w1)`` with intra cells on ``w0``."""
+    h, w = cur.shape
+    gy, gx = np.meshgrid(
+        ((torch.arange(h, dtype=torch.float32) + 0.5) * (2.0 / h) - 1.0).numpy(),
+        ((torch.arange(w, dtype=torch.float32) + 0.5) * (2.0 / w) - 1.0).numpy(),
+        indexing="ij",
+    )
+
+    def warp(ref, vx, vy):
+        grid = np.stack([gx + vx * np.float32(2.0 / w), gy + vy * np.float32(2.0 / h)], axis=-1)
+        src = torch.from_numpy(ref)[None, None].float()
+        out = F.grid_sample(src, torch.from_numpy(grid)[None], "bilinear", "border", align_corners=False)
+        return out[0, 0]
+
+    if past is not None and fut is not None and weights is not None:
+        w0, w1 = torch.from_numpy(weights[0]), torch.from_numpy(weights[1])
+        w0 = w0 + (1.0 - (w0 + w1).clamp(0.0, 1.0))
+        p0, p1 = warp(past, flow[0], flow[1]), warp(fut, flow[2], flow[3])
+        pred = (p0 * w0 + p1 * w1) / (w0 + w1).clamp_min(1e-6)
+    elif past is not None:
+        pred = warp(past, flow[0], flow[1])
+    else:
+        pred = warp(fut, flow[2], flow[3])
+    return (torch.from_numpy(cur).float() - pred).round().add(128.0).clamp(0.0, 255.0).to(torch.uint8).numpy()
+
+
+def test_mc_residual_equals_the_spelled_out_rule(h264_b_clip):
     rng = np.random.default_rng(2)
     seen_l1 = False
     for mvs, height, width in _decoded_vectors(h264_b_clip.path, limit=30):
         out_hw = (height // 2, width // 2)
         field = sample_motion(mvs, height, width, out_hw)
-        flow, weights = motion_field(mvs, height, width, out_hw)
+        flow, weights = field.flow(), field.weights()
         cur, past, fut = (rng.integers(0, 256, size=out_hw).astype(np.uint8) for _ in range(3))
         for refs in ((past, fut), (past, None), (None, fut)):
-            np.testing.assert_array_equal(
-                mc_residual(cur, *refs, field), mc_residual(cur, *refs, flow, weights), err_msg=str(refs)
+            expect = _reference_residual(cur, *refs, flow, weights)
+            np.testing.assert_array_equal(mc_residual(cur, *refs, field), expect, err_msg=str(refs))
+            dense = mc_residual(
+                cur, *refs, torch.from_numpy(flow), None if weights is None else torch.from_numpy(weights)
             )
+            np.testing.assert_array_equal(dense, expect)
         seen_l1 |= field.has_l1
     assert seen_l1  # B-frames: the bi-predicted branch was compared too
+
+
+def test_dense_fields_are_validated():
+    with pytest.raises(ValueError, match=r"\[4, h, w\]"):
+        MotionField.from_flow(np.zeros((2, 3, 3), np.float32))
+    with pytest.raises(ValueError, match="0/1 coverage"):
+        MotionField.from_flow(np.zeros((4, 3, 3), np.float32), np.full((2, 3, 3), 0.5, np.float32))
 
 
 def test_bi_prediction_rule_per_coverage():
@@ -185,7 +241,7 @@ def _reference_selection(scores, m, per_canvas, prior):
             for _, _, j, blk in items:
                 if need and a <= j < b and (j, blk) not in taken:
                     taken.add((j, blk))
-                    picks.append((j, blk, k))
+                    picks.append((j, blk, k, att[j, blk]))
                     need -= 1
     return picks
 
@@ -198,7 +254,8 @@ def test_one_ranking_serves_every_stratum_count():
         ranked = rank_blocks(scores, prior=prior)
         for m in range(1, 6):
             sel = ranked.select(m, 7)
-            got = list(zip(sel.frame_pos.tolist(), sel.block.tolist(), sel.stratum.tolist()))
+            got = list(
+                zip(sel.frame_pos.tolist(), sel.block.tolist(), sel.stratum.tolist(), sel.score.tolist())
+            )
             assert got == _reference_selection(scores, m, 7, prior), (m, prior is None)
-            b = select_blocks(scores, m, 7, prior=prior)
-            np.testing.assert_array_equal(sel.score, b.score)
+    assert len(select_blocks(scores, 0, 7)) == 0 and len(select_blocks(scores, 3, 0)) == 0

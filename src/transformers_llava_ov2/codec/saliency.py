@@ -65,7 +65,7 @@ def weighted_percentile(
     values: np.ndarray, counts: np.ndarray, q: float, *, presorted: bool = False
 ) -> float:
     """:func:`percentile` of ``np.repeat(values, counts)`` (``float32 values``), the same float32
-    interpolation: the motion normalisation of a :class:`~.motion.MotionField` per vector, not per pixel."""
+    interpolation: the per-pixel P95 of a :class:`~.motion.MotionField` read off its vector table."""
     n = int(counts.sum())
     if n == 0:
         return 0.0
@@ -324,9 +324,10 @@ def saliency_and_activity(
 ) -> tuple[np.ndarray, float]:
     """:func:`saliency_map` and :func:`frame_activity` of one frame.
 
-    With a :class:`~.motion.MotionField` and ``direction="l0"`` the motion statistics (median, P95, mean)
-    are taken over the vector table weighted by pixel counts and the normalised motion is looked up per
-    pixel (one ``take``); the residual's from its 256-value histogram. Both equal the per-pixel rules.
+    With a :class:`~.motion.MotionField` and ``direction="l0"`` the motion statistics (median, P95) are
+    order statistics of the vector table weighted by pixel counts, equal to the per-pixel ones, and the
+    normalised motion is looked up per pixel (one ``take``); the residual's P95 comes from its 256-value
+    histogram. The activity's means are float64 (a dot product over the table / the histogram).
     """
     hist = _residual_hist(residual_u8)
     r = _residual_map(residual_u8, hist, config.res_percentile, config.res_norm_floor)

@@ -101,7 +101,8 @@ class FrameSignals:
 
     @property
     def flow(self) -> np.ndarray | None:
-        """``float32 [4, h, w]`` dense motion field (L0 x, L0 y, L1 x, L1 y) or ``None``."""
+        """``float32 [4, h, w]`` dense motion field (L0 x, L0 y, L1 x, L1 y) or ``None`` (built on each
+        access from :attr:`motion`)."""
         return None if self.motion is None else self.motion.flow()
 
 
