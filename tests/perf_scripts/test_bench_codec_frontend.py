@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "perf" / "bench_codec_frontend.py"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_codec_frontend", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_codec_frontend"] = module
-    spec.loader.exec_module(module)
-    return module
+def bench(perf_script):
+    return perf_script("bench_codec_frontend")
 
 
 def test_variant_values_take_the_config_field_types(bench):

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from dataclasses import fields
-from pathlib import Path
 
 import pytest
 
 from transformers_llava_ov2.codec.config import CodecConfig
 from transformers_llava_ov2.video.synthetic_events import JumpClipSpec, write_jump_clip
 
-SCRIPT = Path(__file__).resolve().parents[2] / "perf" / "bench_coverage.py"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_coverage", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_coverage"] = module
-    spec.loader.exec_module(module)
-    return module
+def bench(perf_script):
+    return perf_script("bench_coverage")
 
 
 def test_official_turns_every_issue_8_option_off_and_each_ablation_one(bench):
