@@ -130,13 +130,13 @@ class GroupBuilder:
         weights = None
         if self.cfg.activity_frame_power > 0 and len(act) and act.max() > 0:
             weights = (act / act.max()) ** self.cfg.activity_frame_power
-        ranked = rank_pool(pool, self.cfg, weights) if pool else None
-        for m in range(1, self.content_cap + 1 if ranked is not None else 1):
-            assert ranked is not None
-            frames, blocks = _full_canvases(ranked.select(m, lay.blocks_per_canvas), pool, lay)
-            if len(frames) < m * lay.blocks_per_canvas:
-                break
-            selections.append((frames, blocks))
+        if pool:
+            ranked = rank_pool(pool, self.cfg, weights)
+            for m in range(1, self.content_cap + 1):
+                frames, blocks = _full_canvases(ranked.select(m, lay.blocks_per_canvas), pool, lay)
+                if len(frames) < m * lay.blocks_per_canvas:
+                    break
+                selections.append((frames, blocks))
         used = {(f, b) for frames, blocks in selections[1:] for f, b in zip(frames.tolist(), blocks.tolist())}
         for f, b in used:
             r, c = divmod(b, bw)

@@ -191,9 +191,11 @@ class MotionField:
 
     def weights(self) -> np.ndarray | None:
         """``float32 [2, h, w]`` L0/L1 coverage per pixel, or ``None`` without L1 vectors."""
-        if not self.has_l1:
-            return None
-        return (self.owner != self.none).astype(np.float32).reshape(2, *self.hw)
+        return self.covered().astype(np.float32) if self.has_l1 else None
+
+    def covered(self) -> np.ndarray:
+        """``bool [2, h, w]``: the pixel has an L0 / L1 vector."""
+        return (self.owner != self.none).reshape(2, *self.hw)
 
     def grids(self, lists: tuple[int, ...]) -> torch.Tensor:
         """``float32 [len(lists), h, w, 2]`` ``grid_sample`` coordinates (``align_corners=False``) of
@@ -352,7 +354,7 @@ def mc_residual(
         field = flow if isinstance(flow, MotionField) else MotionField.from_flow(flow, weights)
         if past is not None and future is not None and field.has_l1:
             p0, p1 = _sample(np.stack([past, future]), field.grids((0, 1)))
-            cov = torch.from_numpy(field.owner != field.none).reshape(2, *field.hw)
+            cov = torch.from_numpy(field.covered())
             pred = torch.where(cov[1], torch.where(cov[0], (p0 + p1) / 2, p1), p0)
         elif past is not None:  # every cell from the past reference (L0 field)
             pred = _sample(past[None], field.grids((0,)))[0]

@@ -141,14 +141,15 @@ def rank_blocks(
     prior: np.ndarray | None = None,
 ) -> RankedBlocks:
     """:class:`RankedBlocks` of ``[F, NB]`` block scores (arguments as :func:`select_blocks`)."""
-    f, nb = scores.shape if scores.ndim == 2 else (0, 0)
-    att = attenuate(scores, penalty, mode) if f and nb else np.zeros((f, nb))
+    s = scores if scores.ndim == 2 else np.zeros((0, 0))
+    f, nb = s.shape
+    att = attenuate(s, penalty, mode)  # [F, NB], empty stays empty
     flat_score = att.reshape(-1)
     flat_frame = np.repeat(np.arange(f), nb)
     flat_block = np.tile(np.arange(nb), f)
     flat_prior = np.zeros(f * nb) if prior is None else np.tile(np.asarray(prior, np.float64).reshape(-1), f)
     order = np.lexsort((flat_block, flat_frame, -flat_prior, -flat_score))
-    mass = frame_mass(att, alpha_peak) if f and nb else np.zeros(f)
+    mass = frame_mass(att, alpha_peak)
     return RankedBlocks(flat_score, mass, order, flat_frame[order], (f, nb))
 
 
