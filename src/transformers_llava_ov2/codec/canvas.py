@@ -34,11 +34,13 @@ __all__ = [
     "choose_layout",
     "content_p_counts",
     "fixed_p_counts",
+    "gather_blocks",
     "grown_layout",
     "p_canvas_positions",
     "pack_p_canvas",
     "smart_resize",
     "target_canvases",
+    "tile_blocks",
 ]
 
 
@@ -283,20 +285,37 @@ def pack_p_canvas(
         ``(canvas uint8 [H, W, 3], positions int64 [h*w, 3])`` with positions ``(t, src_row, src_col)`` in
         canvas raster order.
     """
-    H, W = layout.canvas_hw
-    m, p = layout.merge_size, layout.patch_size
     bh, bw = layout.blocks_hw
-    s = m * p
+    s = layout.merge_size * layout.patch_size
     if len(blocks) != bh * bw:
         raise ValueError(f"a P-canvas needs {bh * bw} blocks, got {len(blocks)}")
-    canvas = np.empty((H, W, 3), dtype=np.uint8)
-    src_r, src_c = np.divmod(np.asarray(blocks, dtype=np.int64), bw)
-    for slot in range(len(blocks)):
-        r, c = divmod(slot, bw)
-        img = sources[int(frame_ids[slot])]
-        y, x = int(src_r[slot]) * s, int(src_c[slot]) * s
-        canvas[r * s : (r + 1) * s, c * s : (c + 1) * s] = img[y : y + s, x : x + s]
+    frame_ids = np.asarray(frame_ids, dtype=np.int64)
+    blocks = np.asarray(blocks, dtype=np.int64)
+    px = np.empty((len(blocks), s, s, 3), dtype=np.uint8)
+    for f in np.unique(frame_ids).tolist():
+        sel = frame_ids == f
+        px[sel] = gather_blocks(sources[f], blocks[sel], layout)
+    canvas = tile_blocks(px, layout)[0]
     return canvas, p_canvas_positions(frame_ids, blocks, layout)
+
+
+def gather_blocks(image: np.ndarray, blocks: np.ndarray, layout: CanvasLayout) -> np.ndarray:
+    """``uint8 [k, s, s, 3]`` copies of the merge blocks ``blocks`` (``int64 [k]``, raster over the
+    ``layout.blocks_hw`` grid) of a canvas-size ``image`` (``uint8 [H, W, 3]``), ``s`` = merge x patch."""
+    bh, bw = layout.blocks_hw
+    s = layout.merge_size * layout.patch_size
+    view = image.reshape(bh, s, bw, s, 3).swapaxes(1, 2)  # [bh, bw, s, s, 3], no copy
+    r, c = np.divmod(np.asarray(blocks, dtype=np.int64), bw)
+    return view[r, c]
+
+
+def tile_blocks(block_px: np.ndarray, layout: CanvasLayout) -> np.ndarray:
+    """``uint8 [n, H, W, 3]``: ``block_px`` (``uint8 [n * B, s, s, 3]``) laid out ``B`` per canvas in
+    block-raster slots (slot ``k`` at block row ``k // bw``, column ``k % bw``)."""
+    bh, bw = layout.blocks_hw
+    s = layout.merge_size * layout.patch_size
+    n = len(block_px) // (bh * bw)
+    return block_px.reshape(n, bh, bw, s, s, 3).swapaxes(2, 3).reshape(n, bh * s, bw * s, 3)
 
 
 def p_canvas_positions(frame_ids: np.ndarray, blocks: np.ndarray, layout: CanvasLayout) -> np.ndarray:

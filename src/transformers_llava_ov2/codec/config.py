@@ -18,6 +18,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .kernels import KERNEL_CHOICES
+
 _CHOICES: dict[str, tuple[str, ...]] = {
     "energy": ("log1p", "raw"),
     "anchor_mode": ("midpoint", "start"),
@@ -30,6 +32,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "rank_attenuation": ("sqrt", "linear"),
     "tie_break": ("group", "index"),
     "thread_type": ("AUTO", "FRAME", "SLICE", "NONE"),
+    "kernels": KERNEL_CHOICES,
 }
 
 _POSITIVE_INTS = (
@@ -202,6 +205,10 @@ class CodecConfig:
         decode_thread: demux and decode in a background thread that runs ahead of the signal computation
             (a few frames of bounded look-ahead), so that decoding overlaps the per-candidate work; the
             outputs are identical with ``False`` (everything in the calling thread).
+        kernels: the per-pixel loops of the signals (motion-vector cell fill, motion-compensated
+            residual, saliency block sums): ``"numba"`` (compiled, the ``fast`` extra), ``"numpy"``, or
+            ``"auto"`` (default: numba when it is installed). The tokens are the same with either
+            (:mod:`~.kernels`).
     """
 
     patch_size: int = 14
@@ -277,6 +284,7 @@ class CodecConfig:
     thread_type: str = "SLICE"
     torch_threads: int = 1
     decode_thread: bool = True
+    kernels: str = "auto"
 
     def __post_init__(self) -> None:
         self.validate()

@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..video_types import ROLE_I, ROLE_P
-from .canvas import CanvasLayout, content_p_counts, i_canvas_positions, p_canvas_positions, pack_p_canvas
+from .canvas import (
+    CanvasLayout,
+    content_p_counts,
+    gather_blocks,
+    i_canvas_positions,
+    p_canvas_positions,
+    pack_p_canvas,
+    tile_blocks,
+)
 from .config import CodecConfig
 from .gop import GroupSpec
 from .saliency import FrameQuality
@@ -66,7 +74,8 @@ class _Deferred:
     anchor_rgb: np.ndarray
     weight: float
     selections: list[tuple[np.ndarray, np.ndarray]]  # [m] -> (frames, blocks) of m full P-canvases
-    pixels: dict[tuple[int, int], np.ndarray]  # (frame, block) -> uint8 [s, s, 3]
+    keys: np.ndarray  # int64 [U] sorted frame * blocks_per_frame + block of every block some selection uses
+    pixels: np.ndarray  # uint8 [U, s, s, 3] those blocks' pixels
 
 
 class GroupBuilder:
@@ -122,9 +131,7 @@ class GroupBuilder:
         """Keep the group's selections for 0..cap P-canvases, their block pixels and its weight."""
         lay = self.layout
         s = lay.merge_size * lay.patch_size
-        bw = lay.blocks_hw[1]
         selections: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0, np.int64), np.zeros(0, np.int64))]
-        pixels: dict[tuple[int, int], np.ndarray] = {}
         by_index = {c.index: c for c in members}
         act = np.asarray([c.activity for c in pool], dtype=np.float64)
         weights = None
@@ -137,13 +144,16 @@ class GroupBuilder:
                 if len(frames) < m * lay.blocks_per_canvas:
                     break
                 selections.append((frames, blocks))
-        used = {(f, b) for frames, blocks in selections[1:] for f, b in zip(frames.tolist(), blocks.tolist())}
-        for f, b in used:
-            r, c = divmod(b, bw)
-            pixels[(f, b)] = by_index[f].rgb[r * s : (r + 1) * s, c * s : (c + 1) * s].copy()
+        nb = lay.blocks_per_canvas  # blocks per frame (a P-canvas holds a frame's worth)
+        keys = np.unique(np.concatenate([f * nb + b for f, b in selections]))
+        store = np.empty((len(keys), s, s, 3), dtype=np.uint8)
+        frames_of = keys // nb
+        bounds = (np.flatnonzero(np.diff(frames_of)) + 1).tolist()  # keys are sorted: one run per frame
+        for lo, hi in zip([0, *bounds], [*bounds, len(keys)]) if len(keys) else ():
+            store[lo:hi] = gather_blocks(by_index[int(frames_of[lo])].rgb, keys[lo:hi] % nb, lay)
         activity = float(np.mean([c.activity for c in pool])) if pool else 0.0
         weight = activity * max(g.end - g.start, 0.0)
-        self.deferred.append(_Deferred(g, anchor.index, anchor.rgb, weight, selections, pixels))
+        self.deferred.append(_Deferred(g, anchor.index, anchor.rgb, weight, selections, keys, store))
 
     def close(self) -> np.ndarray | None:
         """Content allocation: share ``layout.total_p`` among the deferred groups by weight and pack
@@ -160,7 +170,8 @@ class GroupBuilder:
             out.positions.append(i_canvas_positions(x.anchor, self.layout.grid_hw))
             out.roles.append(ROLE_I)
             frames, blocks = x.selections[p]
-            _append_p_canvases(out, frames, blocks, self.layout, lambda f, b, x=x: x.pixels[(f, b)])
+            rows = np.searchsorted(x.keys, frames * self.layout.blocks_per_canvas + blocks)
+            _append_p_canvases(out, frames, blocks, self.layout, x.pixels[rows])
             self.outputs.append(out)
         self.deferred = []
         self.t_canvas += time.perf_counter() - t0
@@ -168,19 +179,12 @@ class GroupBuilder:
 
 
 def _append_p_canvases(
-    out: GroupOutput, frames: np.ndarray, blocks: np.ndarray, layout: CanvasLayout, block_px
+    out: GroupOutput, frames: np.ndarray, blocks: np.ndarray, layout: CanvasLayout, block_px: np.ndarray
 ) -> None:
-    """Pack ``frames``/``blocks`` (``B`` per canvas) from ``block_px(frame, block) -> uint8 [s, s, 3]``."""
+    """Pack ``frames``/``blocks`` (``B`` per canvas) whose pixels are ``block_px`` (``uint8 [len, s, s, 3]``)."""
     B = layout.blocks_per_canvas
-    bw = layout.blocks_hw[1]
-    s = layout.merge_size * layout.patch_size
-    H, W = layout.canvas_hw
-    for k in range(len(blocks) // B):
+    for k, canvas in enumerate(tile_blocks(block_px, layout)):
         sl = slice(k * B, (k + 1) * B)
-        canvas = np.empty((H, W, 3), dtype=np.uint8)
-        for slot, (f, b) in enumerate(zip(frames[sl].tolist(), blocks[sl].tolist())):
-            r, c = divmod(slot, bw)
-            canvas[r * s : (r + 1) * s, c * s : (c + 1) * s] = block_px(f, b)
         out.canvases.append(canvas)
         out.positions.append(p_canvas_positions(frames[sl], blocks[sl], layout))
         out.roles.append(ROLE_P)

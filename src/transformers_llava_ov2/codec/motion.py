@@ -16,8 +16,18 @@ from dataclasses import dataclass
 import av
 import numpy as np
 import torch
-import torch.nn.functional as F
 from av.video.reformatter import VideoReformatter
+
+from .kernels import (
+    PRED_BI,
+    PRED_FUTURE,
+    PRED_PAST,
+    motion_cells,
+    owner_map,
+    thumbnail,
+    use_numba,
+    warp_residual,
+)
 
 __all__ = [
     "MotionField",
@@ -27,6 +37,7 @@ __all__ = [
     "plane_u8",
     "sample_motion",
     "thumbnail_rgb",
+    "warp_bilinear",
 ]
 
 
@@ -76,7 +87,8 @@ def _cell_vectors(mvs: np.ndarray | None, height: int, width: int) -> _CellVecto
 
     When every partition is aligned to 16x16 (``unit=4``) or 8x8 (``unit=2``) pixels, the 4x4-cell grid
     is this grid repeated ``unit`` times along both axes. Vectors are applied in order, so later vectors
-    win on overlaps, as in the reader's C loop (:func:`densify_motion_vectors`).
+    win on overlaps, as in the reader's C loop (:func:`densify_motion_vectors`). The numba version is
+    :func:`~.kernels.motion_cells`.
     """
     gh, gw = -(-height // 4), -(-width // 4)
     n = 0 if mvs is None else len(mvs)
@@ -197,15 +209,12 @@ class MotionField:
         """``bool [2, h, w]``: the pixel has an L0 / L1 vector."""
         return (self.owner != self.none).reshape(2, *self.hw)
 
-    def grids(self, lists: tuple[int, ...]) -> torch.Tensor:
-        """``float32 [len(lists), h, w, 2]`` ``grid_sample`` coordinates (``align_corners=False``) of
-        ``pixel + v`` per list: ``centre + v * float32(2 / w)`` (x; ``2 / h`` for y), rounded after the
-        product and after the sum (float32 numpy arithmetic: the same on every CPU)."""
-        h, w = self.hw
-        step = np.stack([self.vx * np.float32(2.0 / w), self.vy * np.float32(2.0 / h)], axis=1)
-        owner = self.owner[list(lists)] if lists != (0, 1) else self.owner
-        grid = torch.from_numpy(step.take(owner.reshape(-1), axis=0).reshape(len(lists), h, w, 2))
-        return grid.add_(_base_grid(h, w))
+    def offsets(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per table entry ``(ix int64, fx float32, iy int64, fy float32)``: each vector component split
+        into its floor and its fraction in ``[0, 1)`` (``v = i + f`` exactly), the form the bilinear warp of
+        :func:`mc_residual` reads."""
+        fl_x, fl_y = np.floor(self.vx), np.floor(self.vy)
+        return fl_x.astype(np.int64), self.vx - fl_x, fl_y.astype(np.int64), self.vy - fl_y
 
     @classmethod
     def from_flow(
@@ -245,7 +254,7 @@ _SAMPLE_MAPS: dict[tuple[int, int, int, int, int], tuple[np.ndarray, np.ndarray]
 def _sample_map(
     height: int, width: int, out_hw: tuple[int, int], cells: _CellVectors
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(cell int64 [oh * ow]`` the cell each output pixel centre falls in, ``count float64 [ch * cw]``
+    """``(cell int64 [oh * ow]`` the cell each output pixel centre falls in, ``count int64 [ch * cw]``
     output pixels per cell), cached per size."""
     oh, ow = out_hw
     key = (height, width, oh, ow, cells.unit)
@@ -258,29 +267,37 @@ def _sample_map(
         ys = np.minimum(((np.arange(oh) + 0.5) * height / oh // cell).astype(np.int64), ch - 1)
         xs = np.minimum(((np.arange(ow) + 0.5) * width / ow // cell).astype(np.int64), cw - 1)
         flat = (ys[:, None] * cw + xs[None, :]).reshape(-1)
-        hit = _SAMPLE_MAPS[key] = (flat, np.bincount(flat, minlength=ch * cw).astype(np.float64))
+        hit = _SAMPLE_MAPS[key] = (flat, np.bincount(flat, minlength=ch * cw))
     return hit
 
 
-def sample_motion(mvs: np.ndarray | None, height: int, width: int, out_hw: tuple[int, int]) -> MotionField:
+def sample_motion(
+    mvs: np.ndarray | None, height: int, width: int, out_hw: tuple[int, int], *, kernels: str = "auto"
+) -> MotionField:
     """The densified field (:func:`densify_motion_vectors`) sampled at the pixel centres of ``out_hw``.
 
     Each output pixel takes the vector of the 4x4 cell its centre falls in (nearest, so block motion stays
-    piecewise constant), scaled to output pixels (``x * ow / width``, ``y * oh / height``).
+    piecewise constant), scaled to output pixels (``x * ow / width``, ``y * oh / height``). ``kernels``:
+    ``CodecConfig.kernels`` (the cell fill by numba or numpy; same result).
     """
     oh, ow = out_hw
-    cells = _cell_vectors(mvs, height, width)
-    flat, cell_pixels = _sample_map(height, width, out_hw, cells)
-    m = len(cells.dx)
-    lists = 2 if cells.has_l1 else 1
-    owner = np.empty((2, oh * ow), dtype=np.int64)
-    pixels = np.zeros((2, m), dtype=np.int64)
-    for lst in range(lists):
-        cells.winner[lst].take(flat, out=owner[lst])
-        pixels[lst] = np.bincount(cells.winner[lst], weights=cell_pixels, minlength=m)
-    if lists == 1:
-        owner[1] = m - 1
-        pixels[1, m - 1] = oh * ow
+    if use_numba(kernels) and mvs is not None and len(mvs):
+        cells = _CellVectors(*motion_cells(mvs, height, width))
+        flat, cell_pixels = _sample_map(height, width, out_hw, cells)
+        owner, pixels = owner_map(cells.winner, flat, cell_pixels, len(cells.dx), 2 if cells.has_l1 else 1)
+    else:
+        cells = _cell_vectors(mvs, height, width)
+        flat, cell_pixels = _sample_map(height, width, out_hw, cells)
+        m = len(cells.dx)
+        lists = 2 if cells.has_l1 else 1
+        owner = np.empty((2, oh * ow), dtype=np.int64)
+        pixels = np.zeros((2, m), dtype=np.int64)
+        for lst in range(lists):
+            cells.winner[lst].take(flat, out=owner[lst])
+            pixels[lst] = np.bincount(cells.winner[lst], weights=cell_pixels, minlength=m)
+        if lists == 1:
+            owner[1] = m - 1
+            pixels[1, m - 1] = oh * ow
     vx = cells.dx.astype(np.float32)
     vx *= ow / width
     vy = cells.dy.astype(np.float32)
@@ -302,26 +319,62 @@ def motion_field(
     return torch.from_numpy(field.flow()), None if weights is None else torch.from_numpy(weights)
 
 
-_BASE_GRIDS: dict[tuple[int, int], torch.Tensor] = {}
+_PIXEL_INDEX: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
 
-def _base_grid(h: int, w: int) -> torch.Tensor:
-    """``float32 [h, w, 2]`` normalised (``align_corners=False``) coordinates of the pixel centres."""
-    key = (h, w)
-    if key not in _BASE_GRIDS:
-        ys = (torch.arange(h, dtype=torch.float32) + 0.5) * (2.0 / h) - 1.0
-        xs = (torch.arange(w, dtype=torch.float32) + 0.5) * (2.0 / w) - 1.0
-        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-        _BASE_GRIDS.clear()
-        _BASE_GRIDS[key] = torch.stack([gx, gy], dim=-1)
-    return _BASE_GRIDS[key]
+def _pixel_index(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(x int64 [h * w], y int64 [h * w])`` column and row of every pixel (row-major), cached."""
+    hit = _PIXEL_INDEX.get((h, w))
+    if hit is None:
+        _PIXEL_INDEX.clear()
+        ys, xs = np.divmod(np.arange(h * w, dtype=np.int64), w)
+        hit = _PIXEL_INDEX[(h, w)] = (xs, ys)
+    return hit
 
 
-def _sample(refs: np.ndarray, grids: torch.Tensor) -> torch.Tensor:
-    """``float32 [B, h, w]``: each ``uint8 [h, w]`` reference of ``refs [B, h, w]`` sampled bilinearly at
-    its grid (``[B, h, w, 2]``, border padding)."""
-    ref = torch.from_numpy(refs)[:, None].float()
-    return F.grid_sample(ref, grids, mode="bilinear", padding_mode="border", align_corners=False)[:, 0]
+def warp_bilinear(
+    ref: np.ndarray, field: MotionField, lst: int, offsets: tuple[np.ndarray, ...] | None = None
+) -> np.ndarray:
+    """``float32 [h, w]``: ``ref`` (``uint8 [h, w]``) sampled at ``pixel + v`` of list ``lst`` of ``field``,
+    bilinear with border padding (``grid_sample(align_corners=False, padding_mode="border")`` in pixel
+    coordinates, computed exactly).
+
+    With ``v = (ix + fx, iy + fy)`` (:meth:`MotionField.offsets`) the four neighbours are the columns
+    ``clamp(x + ix)``, ``clamp(x + ix + 1)`` and the rows ``clamp(y + iy)``, ``clamp(y + iy + 1)``
+    (``clamp`` to the frame); in float32, ``top = a + (b - a) fx``, ``bottom = c + (d - c) fx``,
+    ``pred = top + (bottom - top) fy``. Clamping each index reproduces border padding: a position left of
+    the first column reads that column only.
+    """
+    h, w = field.hw
+    ix, fx, iy, fy = field.offsets() if offsets is None else offsets
+    own = field.owner[lst]
+    xs, ys = _pixel_index(h, w)
+    x0 = ix.take(own)
+    x0 += xs
+    x1 = x0 + 1
+    y0 = iy.take(own)
+    y0 += ys
+    y1 = y0 + 1
+    for a in (x0, x1):
+        np.clip(a, 0, w - 1, out=a)
+    for a in (y0, y1):
+        np.clip(a, 0, h - 1, out=a)
+    y0 *= w
+    y1 *= w
+    flat = ref.reshape(-1)
+    a, b = flat.take(y0 + x0).astype(np.float32), flat.take(y0 + x1).astype(np.float32)
+    c, d = flat.take(y1 + x0).astype(np.float32), flat.take(y1 + x1).astype(np.float32)
+    fxp, fyp = fx.take(own), fy.take(own)
+    b -= a
+    b *= fxp
+    a += b  # top
+    d -= c
+    d *= fxp
+    c += d  # bottom
+    c -= a
+    c *= fyp
+    a += c
+    return a.reshape(h, w)
 
 
 def mc_residual(
@@ -330,8 +383,11 @@ def mc_residual(
     future: np.ndarray | None,
     flow: MotionField | torch.Tensor | np.ndarray | None = None,
     weights: torch.Tensor | np.ndarray | None = None,
+    *,
+    kernels: str = "auto",
 ) -> np.ndarray:
-    """``uint8 [h, w]`` ``clip(128 + cur - pred)`` with ``pred`` the motion-compensated prediction.
+    """``uint8 [h, w]`` ``clip(rint(cur - pred) + 128, 0, 255)`` with ``pred`` the motion-compensated
+    prediction (:func:`warp_bilinear`, float32).
 
     Args:
         cur: ``uint8 [h, w]`` luma of the frame.
@@ -340,28 +396,37 @@ def mc_residual(
             ``weights``), ``None``: zero motion from ``past``.
         weights: ``float32 [2, h, w]`` 0/1 L0/L1 coverage of a dense ``flow`` (``None``: all cells from the
             past when there is a past reference).
+        kernels: ``CodecConfig.kernels`` (the numba kernel :func:`~.kernels.warp_residual` or numpy; same
+            result).
 
-    With both references and L1 vectors, a pixel covered by both lists takes the mean of the two
-    predictions, one covered by a single list that list's, and one covered by neither (an intra block)
-    the past reference at zero motion.
+    With both references and L1 vectors, a pixel covered by both lists takes the mean ``(p0 + p1) / 2`` of
+    the two predictions, one covered by a single list that list's, and one covered by neither (an intra
+    block) the past reference at zero motion. Without, every pixel comes from the past reference (L0
+    field), or from the future one (L1 field) when there is no past reference.
     """
     if past is None and future is None:
         return np.full(cur.shape, 128, dtype=np.uint8)
-    c = torch.from_numpy(cur).float()
     if flow is None:
-        pred = torch.from_numpy(past if past is not None else future).float()
+        pred = (past if past is not None else future).astype(np.float32)
     else:
         field = flow if isinstance(flow, MotionField) else MotionField.from_flow(flow, weights)
-        if past is not None and future is not None and field.has_l1:
-            p0, p1 = _sample(np.stack([past, future]), field.grids((0, 1)))
-            cov = torch.from_numpy(field.covered())
-            pred = torch.where(cov[1], torch.where(cov[0], (p0 + p1) / 2, p1), p0)
-        elif past is not None:  # every cell from the past reference (L0 field)
-            pred = _sample(past[None], field.grids((0,)))[0]
+        bi = past is not None and future is not None and field.has_l1
+        mode = PRED_BI if bi else PRED_PAST if past is not None else PRED_FUTURE
+        offsets = field.offsets()
+        if use_numba(kernels):
+            return warp_residual(cur, past, future, offsets, field.owner, field.none, mode)
+        if mode == PRED_BI:
+            p0, p1 = warp_bilinear(past, field, 0, offsets), warp_bilinear(future, field, 1, offsets)
+            cov = field.covered()
+            pred = np.where(cov[1], np.where(cov[0], (p0 + p1) / 2, p1), p0)
+        elif mode == PRED_PAST:
+            pred = warp_bilinear(past, field, 0, offsets)
         else:
-            pred = _sample(future[None], field.grids((1,)))[0]
-    res = (c - pred).round_().add_(128.0).clamp_(0.0, 255.0)
-    return res.to(torch.uint8).numpy()
+            pred = warp_bilinear(future, field, 1, offsets)
+    res = np.rint(cur.astype(np.float32) - pred)
+    res += 128.0
+    np.clip(res, 0.0, 255.0, out=res)
+    return res.astype(np.uint8)
 
 
 _PLANAR_YUV = {  # pixel format -> (chroma subsampling h, w, full range)
@@ -384,10 +449,22 @@ def plane_u8(frame: av.VideoFrame, k: int) -> np.ndarray:
 _THUMB_INDEX: dict[tuple[int, ...], list[np.ndarray]] = {}
 
 
-def thumbnail_rgb(frame: av.VideoFrame, width: int, height: int, fallback: VideoReformatter) -> np.ndarray:
+#: BT.601 YCbCr -> RGB: R = Y + a Cr, G = Y - b Cb - c Cr, B = Y + d Cb
+_BT601 = (1.402, 0.344136, 0.714136, 1.772)
+#: limited-range expansion of luma and chroma
+_LIMITED_Y, _LIMITED_C = 255.0 / 219.0, 255.0 / 224.0
+
+
+def thumbnail_rgb(
+    frame: av.VideoFrame, width: int, height: int, fallback: VideoReformatter, *, kernels: str = "auto"
+) -> np.ndarray:
     """``uint8 [height, width, 3]`` point-sampled RGB thumbnail (BT.601), read from the planes directly.
 
-    Pixel formats other than 8-bit planar YUV go through ``fallback`` (swscale).
+    Pixel formats other than 8-bit planar YUV go through ``fallback`` (swscale). Per pixel, in float32:
+    ``cb, cr = u - 128, v - 128``; limited range ``y = (y - 16) 255/219``, ``cb, cr *= 255/224``; then
+    ``R = y + 1.402 cr``, ``G = y - 0.344136 cb - 0.714136 cr``, ``B = y + 1.772 cb``, each
+    ``clip(x + 0.5, 0, 255)`` truncated. ``kernels``: numba (:func:`~.kernels.thumbnail`) or numpy, same
+    result.
     """
     fmt = frame.format.name
     if fmt not in _PLANAR_YUV:
@@ -409,14 +486,14 @@ def thumbnail_rgb(frame: av.VideoFrame, width: int, height: int, fallback: Video
             ).reshape(-1)
             for pl, (dy, dx) in zip(planes[:3], ((1, 1), (sub_h, sub_w), (sub_h, sub_w)))
         ]
-    y, u, v = (
-        np.frombuffer(pl, np.uint8).take(idx).astype(np.float32).reshape(height, width)
-        for pl, idx in zip(planes[:3], index)
-    )
-    if full:
-        cb, cr = u - 128.0, v - 128.0
-    else:
-        y = (y - 16.0) * (255.0 / 219.0)
-        cb, cr = (u - 128.0) * (255.0 / 224.0), (v - 128.0) * (255.0 / 224.0)
-    rgb = np.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], axis=-1)
+    bufs = [np.frombuffer(pl, np.uint8) for pl in planes[:3]]
+    if use_numba(kernels):
+        return thumbnail(bufs, index, (height, width), full, _BT601, (_LIMITED_Y, _LIMITED_C))
+    y, u, v = (buf.take(idx).astype(np.float32).reshape(height, width) for buf, idx in zip(bufs, index))
+    cb, cr = u - 128.0, v - 128.0
+    if not full:
+        y = (y - 16.0) * _LIMITED_Y
+        cb, cr = cb * _LIMITED_C, cr * _LIMITED_C
+    a, b, c, d = _BT601
+    rgb = np.stack([y + a * cr, y - b * cb - c * cr, y + d * cb], axis=-1)
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)

@@ -33,8 +33,9 @@ from .canvas import CanvasLayout, choose_layout, fixed_p_counts, grown_layout, t
 from .config import CodecConfig, with_overrides
 from .gop import GopPlan, GroupSpec, plan_gops, plan_groups
 from .groups import Candidate, GroupBuilder, GroupOutput
+from .kernels import use_numba
 from .probe import StreamProbe, probe_video
-from .saliency import block_scores, frame_quality, letterbox_mask, saliency_and_activity
+from .saliency import frame_block_scores, frame_quality, letterbox_mask
 from .signals import DecodeReport, FrameSignals, iter_frame_signals
 
 __all__ = ["tokenize_video"]
@@ -264,6 +265,7 @@ def _run(ctx: _Context, src: _MotionSource, stages: dict[str, float], backend: d
         # canvas-size RGB on arrival instead of the decoded frame (memory: docs/codec.md, "3. Signals")
         convert_rgb=_rgb_converter(ctx),
         work_hw=ctx.coded_canvas,  # one area scale per frame: luma, thumbnail and RGB all come from it
+        kernels=cfg.kernels,
     )
     with closing(signals):  # stops the decode thread if anything below raises
         for sig in signals:
@@ -317,6 +319,7 @@ def _decode_facts(
             "analysis_hw": list(ctx.analysis_hw),
             "canvas_hw": list(ctx.layout.canvas_hw),
             "groups_planned": len(ctx.groups),
+            "kernels": "numba" if use_numba(ctx.cfg.kernels) else "numpy",
         }
     )
     if consumer.letterbox_bbox is not None:
@@ -374,13 +377,12 @@ class _SignalConsumer:
                 self.letterbox_bbox = [int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1]
         if sig.motion is not None:
             self.mv_seen = True
-        smap, activity = saliency_and_activity(sig.motion, sig.residual, cfg, has_motion=self.has_motion)
-        if self.mask is not None:
-            smap = smap * self.mask
-        if ctx.rot_k:
-            smap = np.rot90(smap, ctx.rot_k)
-        patch = cfg.patch_size // cfg.analysis_downsample
-        blocks = block_scores(np.ascontiguousarray(smap), patch, cfg.merge_size).reshape(-1)
+        blocks, activity = frame_block_scores(
+            sig.motion, sig.residual, cfg, has_motion=self.has_motion, mask=self.mask
+        )
+        if ctx.rot_k:  # block sums commute with the rotation (blocks are whole patches in both)
+            blocks = np.rot90(blocks, ctx.rot_k)
+        blocks = np.ascontiguousarray(blocks).reshape(-1)
         probe = ctx.probe
         bits = int(8 * probe.sizes[sig.index]) if sig.index < probe.total_frames else sig.bits
         assert sig.rgb is not None

@@ -12,17 +12,30 @@ See ``docs/codec.md`` § "4. Saliency and selection (official constants)".
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from .config import CodecConfig
+from .kernels import (
+    FUSE_RESIDUAL,
+    FUSE_TABLES,
+    FUSE_ZERO_MOTION,
+    magnitude_table,
+    quality_sums,
+    residual_scale,
+    saliency_blocks,
+    use_numba,
+)
+from .kernels import weighted_order_stats as nb_order_stats
 from .motion import MotionField
 
 __all__ = [
     "FrameQuality",
     "block_scores",
     "frame_activity",
+    "frame_block_scores",
     "frame_quality",
     "fuse_saliency",
     "global_motion",
@@ -51,18 +64,27 @@ def percentile(x: np.ndarray, q: float) -> float:
 
 
 def weighted_order_stats(
-    values: np.ndarray, counts: np.ndarray, ranks: np.ndarray, *, presorted: bool = False
+    values: np.ndarray,
+    counts: np.ndarray,
+    ranks: np.ndarray,
+    *,
+    presorted: bool = False,
+    kernels: str = "numpy",
 ) -> np.ndarray:
     """The 0-based ``ranks`` order statistics of the multiset holding ``counts[i]`` copies of ``values[i]``
-    (``np.sort(np.repeat(values, counts))[ranks]`` without the repeat); ``presorted``: ``values`` ascend."""
+    (``np.sort(np.repeat(values, counts))[ranks]`` without the repeat); ``presorted``: ``values`` ascend.
+    ``kernels``: ``CodecConfig.kernels`` for unsorted values (numba :func:`~.kernels.weighted_order_stats`
+    or numpy; the same values)."""
     if presorted:
         return values[np.searchsorted(np.cumsum(counts), ranks, side="right")]
+    if use_numba(kernels):
+        return nb_order_stats(values, counts, ranks)
     order = np.argsort(values)  # equal values are interchangeable: no stable sort needed
     return values[order[np.searchsorted(np.cumsum(counts[order]), ranks, side="right")]]
 
 
 def weighted_percentile(
-    values: np.ndarray, counts: np.ndarray, q: float, *, presorted: bool = False
+    values: np.ndarray, counts: np.ndarray, q: float, *, presorted: bool = False, kernels: str = "numpy"
 ) -> float:
     """:func:`percentile` of ``np.repeat(values, counts)`` (``float32 values``), the same float32
     interpolation: the per-pixel P95 of a :class:`~.motion.MotionField` read off its vector table."""
@@ -71,15 +93,16 @@ def weighted_percentile(
         return 0.0
     pos = (n - 1) * q / 100.0
     lo = int(pos)
-    a, b = weighted_order_stats(values, counts, np.asarray([lo, min(lo + 1, n - 1)]), presorted=presorted)
+    ranks = np.asarray([lo, min(lo + 1, n - 1)])
+    a, b = weighted_order_stats(values, counts, ranks, presorted=presorted, kernels=kernels)
     return float(a + (b - a) * (pos - lo))
 
 
-def weighted_median(values: np.ndarray, counts: np.ndarray) -> np.floating:
+def weighted_median(values: np.ndarray, counts: np.ndarray, *, kernels: str = "numpy") -> np.floating:
     """``np.median(np.repeat(values, counts))``: the middle order statistic, or the float mean of the two
     middle ones (same dtype as ``values``)."""
     n = int(counts.sum())
-    mid = weighted_order_stats(values, counts, np.asarray([(n - 1) // 2, n // 2]))
+    mid = weighted_order_stats(values, counts, np.asarray([(n - 1) // 2, n // 2]), kernels=kernels)
     return mid[0] if n % 2 else (mid[0] + mid[1]) / 2  # float32 arithmetic, as np.mean
 
 
@@ -127,13 +150,20 @@ class _Magnitude:
 
     lists: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
     hw: tuple[int, int]
+    kernels: str = "numpy"
+
+    def tables(self, scale: np.float32 | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per list ``(float32 [m] magnitude table, int64 [h * w] owner)``, the table normalised to
+        ``clip(mag / scale, 0, 1)`` when ``scale`` is given."""
+        if scale is None:
+            return [(mag, owner) for mag, owner, _ in self.lists]
+        return [(np.clip(mag / scale, 0.0, 1.0), owner) for mag, owner, _ in self.lists]
 
     def pixels(self, scale: np.float32 | None = None) -> np.ndarray:
-        """``float32 [h, w]`` magnitude, or with ``scale`` ``clip(mag / scale, 0, 1)``."""
+        """``float32 [h, w]`` magnitude, or with ``scale`` ``clip(mag / scale, 0, 1)``: the max over the
+        lists of ``table[owner]``."""
         out = None
-        for mag, owner, _ in self.lists:
-            if scale is not None:
-                mag = np.clip(mag / scale, 0.0, 1.0)
+        for mag, owner in self.tables(scale):
             m = mag.take(owner)
             out = m if out is None else np.maximum(out, m)
         assert out is not None
@@ -143,7 +173,7 @@ class _Magnitude:
         """:func:`percentile` of the pixel magnitudes (per table entry when there is one list)."""
         if len(self.lists) == 1:
             mag, _, pixels = self.lists[0]
-            return weighted_percentile(mag, pixels, pct)
+            return weighted_percentile(mag, pixels, pct, kernels=self.kernels)
         return percentile(self.pixels(), pct)
 
     def mean(self) -> float:
@@ -158,9 +188,11 @@ def _as_field(flow: np.ndarray | MotionField) -> MotionField:
     return flow if isinstance(flow, MotionField) else MotionField.from_flow(flow)
 
 
-def _magnitude(field: MotionField, unit_div: float, compensate: str, direction: str) -> _Magnitude:
+def _magnitude(
+    field: MotionField, unit_div: float, compensate: str, direction: str, kernels: str = "numpy"
+) -> _Magnitude:
     """``|v - g| / unit_div`` per list (``g`` = :func:`global_motion` of that list, 0 for ``"none"``):
-    L0, or L0 and L1 for ``direction="both"``."""
+    L0, or L0 and L1 for ``direction="both"``; ``kernels`` for the table's order statistics."""
     if compensate not in ("none", "median", "affine"):
         raise ValueError(f"mv_compensate must be 'none', 'median' or 'affine', got {compensate!r}")
     h, w = field.hw
@@ -171,7 +203,8 @@ def _magnitude(field: MotionField, unit_div: float, compensate: str, direction: 
         owner, pixels = field.owner[lst], field.pixels[lst]
         x, y = vx, vy
         if compensate == "median":
-            x, y = x - weighted_median(x, pixels), y - weighted_median(y, pixels)
+            x = x - weighted_median(x, pixels, kernels=kernels)
+            y = y - weighted_median(y, pixels, kernels=kernels)
         elif compensate == "affine":  # a per-pixel fit: one table entry per pixel
             v = np.stack([x.take(owner), y.take(owner)]).reshape(2, h, w)
             v = v - global_motion(v, "affine")
@@ -183,7 +216,7 @@ def _magnitude(field: MotionField, unit_div: float, compensate: str, direction: 
         if compensate == "affine":  # the fit's float error must not become motion after normalisation
             m[m < AFFINE_DEAD_ZONE] = 0.0
         lists.append((m, owner, pixels))
-    return _Magnitude(lists, (h, w))
+    return _Magnitude(lists, (h, w), kernels)
 
 
 def motion_magnitude(
@@ -279,12 +312,17 @@ def _hist_abs_dev_percentile(hist: np.ndarray, q: float) -> float:
     return weighted_percentile(_LEVELS, counts, q, presorted=True)
 
 
+def _residual_scale(hist: np.ndarray, pct: float, floor: float) -> np.float32:
+    """The residual normalisation scale ``max(P_pct(|res - 128|), floor)`` (P from the histogram)."""
+    return np.float32(max(_hist_abs_dev_percentile(hist, pct), floor))
+
+
 def _residual_map(residual_u8: np.ndarray, hist: np.ndarray, pct: float, floor: float) -> np.ndarray:
     """``float32 [h, w]`` ``clip(|res - 128| / max(P, floor), 0, 1)`` (P from the histogram ``hist``)."""
     x = residual_u8.astype(np.float32)
     x -= 128.0
     np.abs(x, out=x)
-    x /= np.float32(max(_hist_abs_dev_percentile(hist, pct), floor))
+    x /= _residual_scale(hist, pct, floor)
     return np.clip(x, 0.0, 1.0, out=x)
 
 
@@ -343,6 +381,67 @@ def saliency_and_activity(
     return fuse_saliency(m, r, w_mv, w_res), _activity(mag.mean(), hist, config)
 
 
+def frame_block_scores(
+    flow: np.ndarray | MotionField | None,
+    residual_u8: np.ndarray,
+    config: CodecConfig,
+    *,
+    has_motion: bool,
+    mask: np.ndarray | None = None,
+) -> tuple[np.ndarray, float]:
+    """One frame's merge-block scores and activity: :func:`block_scores` of
+    ``saliency_map(...) * mask`` (``float64 [h / (p m), w / (p m)]``, ``p`` = patch in analysis pixels,
+    ``m = config.merge_size``; coded orientation) and :func:`frame_activity`.
+
+    ``config.kernels`` picks the numba kernel :func:`~.kernels.saliency_blocks` (one pass, no per-pixel
+    maps) or numpy: same result (the sums are of float32 values whose float64 sums are exact).
+    ``mask``: ``float32 [h, w]`` letterbox mask (:func:`letterbox_mask`) or ``None``.
+    """
+    patch = config.patch_size // config.analysis_downsample
+    if not use_numba(config.kernels):
+        smap, activity = saliency_and_activity(flow, residual_u8, config, has_motion=has_motion)
+        if mask is not None:
+            smap = smap * mask
+        return block_scores(smap, patch, config.merge_size), activity
+    if residual_u8.dtype != np.uint8:
+        raise TypeError(f"the residual must be uint8 clip(128 + res), got {residual_u8.dtype}")
+    residual_u8 = np.ascontiguousarray(residual_u8)
+    hist, res_scale = residual_scale(residual_u8, config.res_percentile, config.res_norm_floor)
+    w_mv, w_res = (config.w_mv, config.w_res) if has_motion else (0.0, 1.0)
+    tables: list[tuple[np.ndarray, np.ndarray]] = []
+    mv_mean = None
+    if not has_motion:
+        mode = FUSE_RESIDUAL
+    elif flow is None:
+        mode = FUSE_ZERO_MOTION
+    else:
+        field = _as_field(flow)
+        floor = config.mv_norm_floor / (config.analysis_downsample * config.mv_unit_div)
+        if config.mv_direction == "l0" and config.mv_compensate != "affine":  # the table in one call
+            table, p = magnitude_table(
+                field.vx,
+                field.vy,
+                field.pixels[0],
+                config.mv_unit_div,
+                config.mv_compensate == "median",
+                config.mv_percentile,
+            )
+            mag = _Magnitude([(table, field.owner[0], field.pixels[0])], field.hw, config.kernels)
+        else:
+            mag = _magnitude(
+                field, config.mv_unit_div, config.mv_compensate, config.mv_direction, config.kernels
+            )
+            p = mag.percentile(config.mv_percentile)
+        tables = mag.tables(_motion_scale(p, floor))
+        mode, mv_mean = FUSE_TABLES, mag.mean()
+    if w_mv == 0:  # fuse_saliency: the residual alone
+        mode = FUSE_RESIDUAL
+    blocks = saliency_blocks(
+        residual_u8, res_scale, tables, (w_mv, w_res), mode, mask, patch, config.merge_size
+    )
+    return blocks, _activity(mv_mean, hist, config)
+
+
 def letterbox_mask(luma: np.ndarray, dark_threshold: float = 16.0, min_content: float = 0.25) -> np.ndarray:
     """``float32 [h, w]`` 1 inside the content box, 0 on dark borders (rows/cols with mean ``< thr``).
 
@@ -396,17 +495,27 @@ class FrameQuality:
 
 
 def frame_quality(luma: np.ndarray, thumb_rgb: np.ndarray, config: CodecConfig) -> FrameQuality:
-    """Black: luma mean ``< black_y_mean`` and std ``< black_y_std``; corrupt: more than
+    """Black: luma mean ``< black_y_mean`` and std ``< black_y_std`` (both from exact integer sums,
+    ``sqrt((n S2 - S1^2) / n^2)``); corrupt: more than
     ``corrupt_green_fraction`` of the thumbnail pixels have ``G > corrupt_g`` and ``R, B < corrupt_rb``."""
-    mean = float(luma.mean())
-    std = float(luma.std())
-    rgb = thumb_rgb.astype(np.int16)
-    green = (
-        (rgb[..., 1] > config.corrupt_g)
-        & (rgb[..., 0] < config.corrupt_rb)
-        & (rgb[..., 2] < config.corrupt_rb)
-    )
-    frac = float(green.mean()) if green.size else 0.0
+    n = luma.size
+    if use_numba(config.kernels):
+        s1, s2, green = quality_sums(luma, thumb_rgb, config.corrupt_g, config.corrupt_rb)
+    else:
+        flat = luma.reshape(-1).astype(np.int64)
+        s1, s2 = int(flat.sum()), int(flat @ flat)  # exact integer sums
+        rgb = thumb_rgb.astype(np.int16)
+        green = int(
+            (
+                (rgb[..., 1] > config.corrupt_g)
+                & (rgb[..., 0] < config.corrupt_rb)
+                & (rgb[..., 2] < config.corrupt_rb)
+            ).sum()
+        )
+    mean = s1 / n if n else 0.0
+    std = math.sqrt((n * s2 - s1 * s1) / (n * n)) if n else 0.0
+    pixels = thumb_rgb.shape[0] * thumb_rgb.shape[1]
+    frac = green / pixels if pixels else 0.0
     return FrameQuality(
         black=mean < config.black_y_mean and std < config.black_y_std,
         corrupt=frac > config.corrupt_green_fraction,

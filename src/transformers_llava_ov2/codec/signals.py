@@ -49,6 +49,7 @@ from .motion import (
     plane_u8,
     sample_motion,
     thumbnail_rgb,
+    warp_bilinear,
 )
 from .probe import StreamProbe
 
@@ -66,6 +67,7 @@ __all__ = [
     "sample_motion",
     "scale_to_work",
     "thumbnail_rgb",
+    "warp_bilinear",
 ]
 
 
@@ -215,8 +217,10 @@ class _FrameConverter:
         work_hw: tuple[int, int],
         thumb_width: int,
         convert_rgb: Callable[[av.VideoFrame], np.ndarray] | None,
+        kernels: str = "auto",
     ):
         self.cand_set = cand_set
+        self.kernels = kernels
         self.ah, self.aw = analysis_hw
         self.work_hw = work_hw
         self.ds = work_hw[0] // self.ah
@@ -240,9 +244,11 @@ class _FrameConverter:
         motion = None
         has_mvs = ev.mvs is not None and len(ev.mvs) > 0
         if has_mvs:
-            motion = sample_motion(ev.mvs, frame.height, frame.width, (self.ah, self.aw))
+            motion = sample_motion(
+                ev.mvs, frame.height, frame.width, (self.ah, self.aw), kernels=self.kernels
+            )
         ev.mvs = None
-        thumb = thumbnail_rgb(small, self.thumb_width, self.th, thumb_fmt)
+        thumb = thumbnail_rgb(small, self.thumb_width, self.th, thumb_fmt, kernels=self.kernels)
         rgb = None if self.convert_rgb is None else self.convert_rgb(small)
         kept = small if self.convert_rgb is None else None
         ev.data = _Converted(motion, thumb, rgb, kept, has_mvs)
@@ -266,8 +272,10 @@ class _SignalAssembler:
         report: DecodeReport,
         thumb_width: int,
         convert_rgb: Callable[[av.VideoFrame], np.ndarray] | None,
+        kernels: str = "auto",
     ):
         self.probe = probe
+        self.kernels = kernels
         self.report = report
         self.refs = plan_references(probe, cand, use_mvs)
         self.cand_set = set(cand.tolist())
@@ -278,7 +286,9 @@ class _SignalAssembler:
                     self.needed_by[r] = self.needed_by.get(r, 0) + 1
         self.need_luma = self.cand_set | set(self.needed_by)
         self.last_needed = max(self.need_luma)
-        self.converter = _FrameConverter(self.cand_set, analysis_hw, work_hw, thumb_width, convert_rgb)
+        self.converter = _FrameConverter(
+            self.cand_set, analysis_hw, work_hw, thumb_width, convert_rgb, kernels
+        )
         self.lumas: dict[int, np.ndarray] = {}
         self.pending: deque[_Arrived] = deque()  # candidates in display order waiting for data
         self.cand_set_open = set(self.cand_set)
@@ -323,7 +333,7 @@ class _SignalAssembler:
         past_luma = lumas.get(past) if past >= 0 else None
         future_luma = lumas.get(future) if future >= 0 and future_ok else None
         data = item.data
-        residual = mc_residual(item.luma, past_luma, future_luma, data.motion)
+        residual = mc_residual(item.luma, past_luma, future_luma, data.motion, kernels=self.kernels)
         self.release(past)
         self.release(future)
         self.cand_set_open.discard(idx)
@@ -370,6 +380,7 @@ def iter_frame_signals(
     decode_thread: bool = True,
     convert_rgb: Callable[[av.VideoFrame], np.ndarray] | None = None,
     work_hw: tuple[int, int] | None = None,
+    kernels: str = "auto",
 ) -> Iterator[FrameSignals]:
     """Decode ``path`` once and yield :class:`FrameSignals` for every candidate, in display order.
 
@@ -387,15 +398,13 @@ def iter_frame_signals(
             and its consumer compute signals; ``False`` runs everything in the calling thread. The
             results are the same.
         convert_rgb: applied to every candidate's working-size frame (:func:`scale_to_work`) on arrival
-            (``FrameSignals.rgb``); the frame itself is then not kept (``FrameSignals.frame`` is ``None``). With ``decode_thread`` it
-            may run in either thread (frames are converted where there is time), so it must be
-            thread-safe (e.g. one swscale context per thread). Without it the frame is
-            handed to the caller; on damaged streams the decoded pixels can then depend on how long the
-            caller keeps frames (see ``ReleaseLedger``).
-
-        work_hw: ``(h, w)`` every needed frame is area-scaled to once (coded orientation, a multiple of
-            ``analysis_hw`` by the same integer on both axes; the canvas size for the tokenizer);
-            ``None``: ``analysis_hw``.
+            (``FrameSignals.rgb``; ``FrameSignals.frame`` is then ``None``). With ``decode_thread`` it may
+            run in either thread, so it must be thread-safe (e.g. one swscale context per thread). Without
+            it the frame is handed to the caller; on damaged streams the decoded pixels can then depend on
+            how long the caller keeps frames (see ``ReleaseLedger``).
+        work_hw: ``(h, w)`` every needed frame is area-scaled to once (coded orientation, ``analysis_hw``
+            times one integer on both axes; the canvas size for the tokenizer); ``None``: ``analysis_hw``.
+        kernels: ``CodecConfig.kernels`` (numba or numpy motion field and residual; same results).
 
     Decoding errors are recorded in ``report`` and decoding goes on with the next packet; candidates that
     never arrive are skipped.
@@ -413,6 +422,7 @@ def iter_frame_signals(
         report=report,
         thumb_width=thumb_width,
         convert_rgb=convert_rgb,
+        kernels=kernels,
     )
     ledger = ReleaseLedger()
     backlog = Backlog() if decode_thread else None
