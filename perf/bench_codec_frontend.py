@@ -17,6 +17,8 @@ Usage::
     python perf/bench_codec_frontend.py --quick    # 12 s and 6 s clips, 2 repeats
     python perf/bench_codec_frontend.py --side-by-side-only --video clip.mp4  # ratios only
     python perf/bench_codec_frontend.py --side-by-side-only --variant candidates_per_canvas=4  # + an option
+    python perf/bench_codec_frontend.py --side-by-side-only --skip-synthetic --variant kernels=numpy
+    python perf/bench_codec_frontend.py --alternate 5 --variant kernels=numpy  # A/B in fresh processes
 
 Every clip (the synthetic one and ``--video`` clips, by default the real phone clip
 ``shared/videos/beach_puzzle_360x640.mp4`` when present) is also measured side by side: plain AUTO decode,
@@ -148,6 +150,49 @@ def side_by_side(path: Path, repeats: int, variants: dict[str, dict] | None = No
     print("  stages (last run): " + ", ".join(f"{k} {v:.3f}" for k, v in stages.items()))
 
 
+def ab_child(path: str, overrides_json: str) -> None:
+    """One fresh process of :func:`alternate`: after a warm-up, 5 interleaved plain decodes and
+    ``tokenize_video`` runs; prints the medians (wall, CPU of the tokenize runs) as JSON."""
+    overrides = json.loads(overrides_json)
+    clip = Path(path)
+    decode_only(clip)
+    tokenize(clip, **overrides)
+    plain, wall, cpu = [], [], []
+    for _ in range(5):
+        plain.append(decode_only(clip))
+        c0 = _cpu_seconds()
+        seconds, _ = tokenize(clip, **overrides)
+        wall.append(seconds)
+        cpu.append(_cpu_seconds() - c0)
+    med = statistics.median
+    print(json.dumps({"plain": med(plain), "wall": med(wall), "cpu": med(cpu)}))
+
+
+def alternate(path: Path, rounds: int, variants: dict[str, dict]) -> None:
+    """``tokenize_video`` with the defaults and each variant in fresh processes, alternating, ``rounds``
+    times: the median wall / CPU over the rounds and the ratio to the plain decode of the same process
+    (what an A/B of two settings needs on a machine whose speed drifts)."""
+    settings = {"defaults": {}, **variants}
+    rows: dict[str, list[dict]] = {k: [] for k in settings}
+    for _ in range(rounds):
+        for name, overrides in settings.items():
+            out = subprocess.run(
+                [sys.executable, __file__, "--ab-child", str(path), json.dumps(overrides)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            rows[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(f"\n{path.name}: {rounds} rounds of fresh processes, load average {os.getloadavg()[0]:.2f}")
+    med = statistics.median
+    for name, rs in rows.items():
+        ratios = [r["wall"] / r["plain"] for r in rs]
+        print(
+            f"  {name}: wall {med(r['wall'] for r in rs):.3f} s, CPU {med(r['cpu'] for r in rs):.3f} s, "
+            f"tokenize / plain decode {med(ratios):.2f}x (rounds {min(ratios):.2f}-{max(ratios):.2f}x)"
+        )
+
+
 def parse_variant(text: str) -> tuple[str, dict]:
     """``"field=value[,field=value...]"`` -> (the text, ``CodecConfig`` overrides with typed values)."""
     from transformers_llava_ov2.codec.config import CodecConfig
@@ -232,6 +277,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "llava_ov2_bench")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
+    parser.add_argument("--ab-child", nargs=2, metavar=("PATH", "OVERRIDES"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--alternate",
+        type=int,
+        metavar="ROUNDS",
+        help="instead: defaults vs each --variant in fresh processes, alternating ROUNDS times (--video clips)",
+    )
     parser.add_argument(
         "--video",
         type=Path,
@@ -240,6 +292,9 @@ def main() -> None:
         help="real clips measured side by side too (plain decode, floor, tokenize)",
     )
     parser.add_argument("--side-by-side-only", action="store_true", help="skip the per-stage and RSS parts")
+    parser.add_argument(
+        "--skip-synthetic", action="store_true", help="side by side on the --video clips only (no 720p clip)"
+    )
     parser.add_argument(
         "--variant",
         action="append",
@@ -251,6 +306,14 @@ def main() -> None:
     if args.child:
         child(*args.child)
         return
+    if args.ab_child:
+        ab_child(*args.ab_child)
+        return
+    variants = dict(parse_variant(v) for v in args.variant)
+    if args.alternate:
+        for path in dict.fromkeys(p.resolve() for p in args.video):
+            alternate(path, args.alternate, variants)
+        return
 
     long_s, short_s = (12.0, 6.0) if args.quick else (60.0, 30.0)
     repeats = args.repeats or (2 if args.quick else 3)
@@ -259,9 +322,8 @@ def main() -> None:
     clip_short = make_clip(short_s, args.cache_dir)
     print(f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
 
-    variants = dict(parse_variant(v) for v in args.variant)
     real = list(dict.fromkeys(p.resolve() for p in args.video))  # the default lists one file twice
-    for path in [clip, *real]:
+    for path in real if args.skip_synthetic else [clip, *real]:
         side_by_side(path, repeats, variants)
     if args.side_by_side_only:
         return

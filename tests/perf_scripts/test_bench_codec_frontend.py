@@ -30,3 +30,13 @@ def test_side_by_side_times_each_variant(bench, make_clip, capsys):
     assert "tokenize / plain decode" in out and "floor / plain decode" in out
     line = next(x for x in out.splitlines() if x.strip().startswith("cpc2"))
     assert "candidates" in line and "x plain decode" in line
+
+
+def test_alternate_runs_each_setting_in_fresh_processes(bench, make_clip, capsys):
+    clip = make_clip("bench_frontend_ab.mp4", seconds=1.0, size=(160, 96), bframes=2, velocity=(4, 2))
+    _, overrides = bench.parse_variant("kernels=numpy")
+    bench.alternate(Path(clip.path), 1, {"kernels=numpy": overrides})
+    out = capsys.readouterr().out
+    lines = [x.strip() for x in out.splitlines() if "tokenize / plain decode" in x]
+    assert [x.split(":")[0] for x in lines] == ["defaults", "kernels=numpy"]
+    assert all("CPU" in x and "rounds" in x for x in lines)

@@ -3,10 +3,12 @@
 * :func:`densify_motion_vectors`: exported motion vectors on the 4x4-cell grid (the rule of
   ``docs/codec.md`` § "3. Signals");
 * :func:`motion_field`: that grid sampled at the analysis pixel centres (``float32 [4, h, w]``);
-* :func:`mc_residual`: the motion-compensated luma residual ``clip(128 + Y - pred)``;
+* :func:`warp_bilinear`, :func:`mc_residual`: the exact bilinear warp and the motion-compensated luma
+  residual ``clip(128 + Y - pred)``;
 * :func:`thumbnail_rgb`: a point-sampled RGB thumbnail read straight from the YUV planes.
 
-Used by :mod:`.signals`; see ``docs/codec.md`` § "3. Signals (one decode pass)".
+Used by :mod:`.signals`; see ``docs/codec.md`` § "3. Signals (one decode pass)". The per-pixel loops have
+numba versions in :mod:`.kernels` (``kernels=`` arguments; the same results).
 """
 
 from __future__ import annotations

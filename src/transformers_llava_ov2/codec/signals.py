@@ -12,7 +12,7 @@ resolution ``(h, w)`` = working size divided by ``analysis_downsample``, in the 
   (:func:`densify_motion_vectors`) and resized to ``(h, w)`` with the vector components scaled
   (``float32 [4, h, w]``: L0 x, L0 y, L1 x, L1 y in analysis pixels, ``src - dst``);
 * the motion-compensated luma residual ``clip(128 + Y - pred)`` (``uint8 [h, w]``), ``pred`` being the
-  MV-warped past (L0) / future (L1) reference, bilinear ``grid_sample``; references are the nearest
+  MV-warped past (L0) / future (L1) reference (exact bilinear, :func:`~.motion.warp_bilinear`); references are the nearest
   I/P frames (the stream carries no ``ref_idx``). Without motion vectors (HEVC, VP9, AV1, MJPEG, ...)
   the residual is the difference to the previous frame;
 * the scaled ``av.VideoFrame`` (kept only when the caller converts nothing itself).
