@@ -21,42 +21,15 @@ from transformers_llava_ov2.codec.saliency import (
     weighted_order_stats,
 )
 
+from .test_motion_tables import _decoded_vectors
+from .test_signals import MV_DTYPE
+
 numba = pytest.importorskip("numba")
-
-_MV_DTYPE = np.dtype(
-    [
-        ("source", "<i4"),
-        ("w", "u1"),
-        ("h", "u1"),
-        ("src_x", "<i2"),
-        ("src_y", "<i2"),
-        ("dst_x", "<i2"),
-        ("dst_y", "<i2"),
-        ("flags", "<u8"),
-        ("motion_x", "<i4"),
-        ("motion_y", "<i4"),
-        ("motion_scale", "<u2"),
-    ]
-)
-
-
-def _decoded_vectors(clip_path, limit=20):
-    out = []
-    with av.open(str(clip_path)) as c:
-        stream = c.streams.video[0]
-        stream.codec_context.options = {"flags2": "+export_mvs"}
-        for frame in c.decode(stream):
-            sd = frame.side_data.get("MOTION_VECTORS")
-            if sd is not None and len(sd):
-                out.append((sd.to_ndarray(), frame.height, frame.width))
-            if len(out) >= limit:
-                break
-    return out
 
 
 def _adversarial_vectors(rng, n, height, width):
     """Unaligned, empty, overlapping, off-frame and negative partitions, both lists."""
-    mvs = np.zeros(n, dtype=_MV_DTYPE)
+    mvs = np.zeros(n, dtype=MV_DTYPE)
     mvs["source"] = rng.choice([-1, -2, 1], size=n)
     mvs["w"] = rng.choice([0, 4, 8, 12, 16, 24], size=n)
     mvs["h"] = rng.choice([0, 4, 8, 16], size=n)
