@@ -32,9 +32,8 @@ def _run_packets(packets: list[_Packet]) -> tuple[decode.DecodeReport, bool]:
         index_by_order=False,
         ledger=decode.ReleaseLedger(),
     )
-    container = SimpleNamespace(demux=lambda stream: iter(packets))
     stream = SimpleNamespace(codec_context=SimpleNamespace(skip_frame="DEFAULT"))
-    gen = decode._decode_packets(container, stream, loop, set(), 10**9)  # type: ignore[arg-type]
+    gen = decode._decode_packets(iter(packets), stream, loop, set(), 10**9)  # type: ignore[arg-type]
     try:
         next(gen)
     except StopIteration as stop:

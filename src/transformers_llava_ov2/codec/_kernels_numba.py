@@ -13,10 +13,12 @@ jit = numba.njit(nogil=True, cache=True)
 
 @numba.njit(inline="always")
 def _bilinear(ref, x, y, ix, fx, iy, fy, h, w):
-    x0 = min(max(x + ix, 0), w - 1)
-    x1 = min(max(x + ix + 1, 0), w - 1)
-    y0 = min(max(y + iy, 0), h - 1)
-    y1 = min(max(y + iy + 1, 0), h - 1)
+    xa, ya = x + ix, y + iy
+    if xa >= 0 and xa + 1 < w and ya >= 0 and ya + 1 < h:  # inside: the clamps below change nothing
+        x0, x1, y0, y1 = xa, xa + 1, ya, ya + 1
+    else:
+        x0, x1 = min(max(xa, 0), w - 1), min(max(xa + 1, 0), w - 1)
+        y0, y1 = min(max(ya, 0), h - 1), min(max(ya + 1, 0), h - 1)
     a = np.float32(ref[y0, x0])
     b = np.float32(ref[y0, x1])
     c = np.float32(ref[y1, x0])
@@ -30,27 +32,28 @@ def _bilinear(ref, x, y, ix, fx, iy, fy, h, w):
 def warp_residual_nb(cur, past, future, ix, fx, iy, fy, owner, none, mode):
     h, w = cur.shape
     out = np.empty((h, w), dtype=np.uint8)
-    half = np.float32(2.0)
+    half = np.float32(0.5)  # x * 0.5 == x / 2 exactly
+    lo, hi, mid = np.float32(0.0), np.float32(255.0), np.float32(128.0)
+    own0, own1 = owner[0], owner[1]
     for y in range(h):
         for x in range(w):
             p = y * w + x
-            e0 = owner[0, p]
-            e1 = owner[1, p]
             if mode == 0:
+                e0 = own0[p]
                 pred = _bilinear(past, x, y, ix[e0], fx[e0], iy[e0], fy[e0], h, w)
             elif mode == 1:
+                e1 = own1[p]
                 pred = _bilinear(future, x, y, ix[e1], fx[e1], iy[e1], fy[e1], h, w)
-            elif e1 != none:
-                p1 = _bilinear(future, x, y, ix[e1], fx[e1], iy[e1], fy[e1], h, w)
-                if e0 != none:
-                    p0 = _bilinear(past, x, y, ix[e0], fx[e0], iy[e0], fy[e0], h, w)
-                    pred = (p0 + p1) / half
-                else:
-                    pred = p1
             else:
-                pred = _bilinear(past, x, y, ix[e0], fx[e0], iy[e0], fy[e0], h, w)
-            v = np.rint(np.float32(cur[y, x]) - pred) + np.float32(128.0)
-            out[y, x] = np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)))
+                e0, e1 = own0[p], own1[p]
+                if e1 != none:
+                    pred = _bilinear(future, x, y, ix[e1], fx[e1], iy[e1], fy[e1], h, w)
+                    if e0 != none:
+                        pred = (_bilinear(past, x, y, ix[e0], fx[e0], iy[e0], fy[e0], h, w) + pred) * half
+                else:
+                    pred = _bilinear(past, x, y, ix[e0], fx[e0], iy[e0], fy[e0], h, w)
+            v = np.rint(np.float32(cur[y, x]) - pred) + mid
+            out[y, x] = np.uint8(min(max(v, lo), hi))
     return out
 
 

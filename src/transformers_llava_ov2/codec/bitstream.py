@@ -117,7 +117,9 @@ class PictureTypeParser:
     """Callable ``(packet_bytes, is_keyframe) -> PICT_*`` for one stream.
 
     :meth:`parse` also says whether the picture can be a reference (H.264 ``nal_ref_idc != 0``;
-    MPEG-4/MPEG-1/2 B pictures are never references; ``True`` when unknown).
+    MPEG-4/MPEG-1/2 B pictures are never references; ``True`` when unknown); after each call
+    :attr:`idr` says whether the packet was an instantaneous decoder refresh (H.264 NAL type 5, HEVC
+    types 19/20: no later picture references an earlier one).
 
     Args:
         codec_name: FFmpeg decoder name of the stream.
@@ -129,6 +131,7 @@ class PictureTypeParser:
         self.length_size = nal_length_size(codec_name, extradata)
         self._hevc_extra_bits: dict[int, int] = {}
         self._ref = True
+        self.idr = False
         if codec_name == "hevc" and extradata:
             for nal in self._extradata_nals(extradata):
                 self._maybe_hevc_pps(nal)
@@ -138,8 +141,9 @@ class PictureTypeParser:
         return self.parse(data, is_keyframe)[0]
 
     def parse(self, data: bytes | memoryview, is_keyframe: bool) -> tuple[int, bool]:
-        """``(PICT_*, is_reference)`` of one packet."""
+        """``(PICT_*, is_reference)`` of one packet (and :attr:`idr`)."""
         self._ref = True
+        self.idr = False
         try:
             if self.codec_name == "h264":
                 pict = self._h264(data)
@@ -193,6 +197,7 @@ class PictureTypeParser:
             nal_type = nal[0] & 0x1F
             if nal_type in (1, 5):
                 self._ref = (nal[0] >> 5) & 3 != 0
+                self.idr = nal_type == 5
                 reader = BitReader(strip_emulation_prevention(nal[1:]))
                 reader.ue()  # first_mb_in_slice
                 return _H264_SLICE.get(reader.ue() % 5, PICT_UNKNOWN)
@@ -221,6 +226,7 @@ class PictureTypeParser:
                 continue
             if nal_type > 31:
                 continue
+            self.idr = nal_type in (19, 20)
             reader = BitReader(strip_emulation_prevention(nal[2:]))
             first_slice = reader.u(1)
             if 16 <= nal_type <= 23:

@@ -36,6 +36,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 _POSITIVE_INTS = (
+    "decode_workers",
     "patch_size",
     "merge_size",
     "min_pixels",
@@ -205,6 +206,11 @@ class CodecConfig:
         decode_thread: demux and decode in a background thread that runs ahead of the signal computation
             (a few frames of bounded look-ahead), so that decoding overlaps the per-candidate work; the
             outputs are identical with ``False`` (everything in the calling thread).
+        decode_workers: decoders running at once (with ``decode_thread``). The stream is decoded as
+            independent chunks that start at IDR pictures (:mod:`~.chunks`, each in a fresh decoder), so
+            several decoders can share the work; the outputs do not depend on this number. Default 1
+            (one decode thread): on 2 cores the tokenizer is already CPU-bound and more decoders only add
+            contention (``docs/codec.md`` § Performance); more help where cores are idle.
         kernels: the per-pixel loops of the signals (motion-vector cell fill, motion-compensated
             residual, saliency block sums): ``"numba"`` (compiled, the ``fast`` extra), ``"numpy"``, or
             ``"auto"`` (default: numba when it is installed). The tokens are the same with either
@@ -284,6 +290,7 @@ class CodecConfig:
     thread_type: str = "SLICE"
     torch_threads: int = 1
     decode_thread: bool = True
+    decode_workers: int = 1
     kernels: str = "auto"
 
     def __post_init__(self) -> None:

@@ -15,6 +15,7 @@ The consumer is :func:`~.signals.iter_frame_signals`. See ``docs/codec.md`` § "
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import queue
 import threading
@@ -30,6 +31,7 @@ import av.video.stream
 import numpy as np
 
 from ..video.container import AV_ERRORS, ONE_PASS_ERROR_POLICY
+from .chunks import DecodeChunk
 from .probe import StreamProbe
 
 __all__ = [
@@ -134,6 +136,12 @@ class ReleaseLedger:
         self._low = 0  # every frame before this hand-over number is acknowledged
         self._done: set[int] = set()  # acknowledged frames at or after ``_low`` (out of order)
         self._closed = False
+        self._issued = 0
+
+    def issue(self) -> int:
+        """The next hand-over number (0, 1, 2, ... over every decode loop that shares this ledger)."""
+        seq, self._issued = self._issued, self._issued + 1
+        return seq
 
     def ack(self, seq: int) -> None:
         """Frame ``seq`` (0-based hand-over order) is no longer referenced by the consumer."""
@@ -203,9 +211,9 @@ class _DecodeLoop:
         self.index_by_order = index_by_order
         self.ledger = ledger
         self.batch: list[DecodedFrame] = []
+        self.flushed = False  # the end-of-stream packet went to the decoder
         self.order_counter = -1
         self.step = 0  # decode calls so far
-        self.handed = 0  # frames handed over so far
         self.held: deque[tuple[int, int, av.VideoFrame]] = deque()  # (release before step, seq, frame)
 
     def release_due(self) -> bool:
@@ -234,9 +242,8 @@ class _DecodeLoop:
         self.batch.append(ev)
         if idx not in self.need_luma:
             return len(self.batch) >= _BATCH_FRAMES
-        self.held.append((self.step + _RELEASE_LAG, self.handed, frame))
-        ev.seq = self.handed
-        self.handed += 1
+        ev.seq = self.ledger.issue()
+        self.held.append((self.step + _RELEASE_LAG, ev.seq, frame))
         if idx in self.cand_set and self.use_mvs:
             sd = _motion_vectors(frame)
             if sd is not None:
@@ -268,8 +275,10 @@ def decode_batches(
     ledger: ReleaseLedger,
     convert: FrameConverter | None = None,
     backlog: Backlog | None = None,
+    chunk: DecodeChunk | None = None,
 ) -> Iterator[list[DecodedFrame]]:
-    """Demux and decode ``path`` once; yield the decoded frames in batches (decoder output order).
+    """Demux and decode ``path`` (or one :class:`~.chunks.DecodeChunk` of it, in a fresh decoder) once;
+    yield the decoded frames in batches (decoder output order).
 
     Hands over the frames whose luma is needed (candidates and references) with the motion vectors of
     candidates, converted by ``convert`` in this loop when given (only while ``backlog`` says the
@@ -284,8 +293,10 @@ def decode_batches(
     # the frames whose packets are not decoded: non-reference pictures nobody needs
     skip_frames = set(np.flatnonzero(~probe.reference).tolist()) - need_luma if skippable else set()
     report.frames_skipped = 0
+    if chunk is not None:
+        report.last_index = max(report.last_index, chunk.first_frame - 1)
     try:
-        container = av.open(os.fspath(path))
+        container, packets = _open_chunk(path, probe, chunk)
     except AV_ERRORS as exc:  # the probe opened it; this is a race or a vanished file
         report.errors.append(f"open: {exc}")
         return
@@ -305,9 +316,9 @@ def decode_batches(
         stream.thread_type = thread_type
         if use_mvs:
             stream.codec_context.options = {"flags2": "+export_mvs"}
-        if not (yield from _decode_packets(container, stream, loop, skip_frames, last_needed)):
+        if not (yield from _decode_packets(packets, stream, loop, skip_frames, last_needed)):
             return
-        if not report.stopped_early:
+        if not report.stopped_early and not loop.flushed:
             if not loop.release_due():
                 return
             try:
@@ -321,8 +332,63 @@ def decode_batches(
         yield loop.batch
 
 
+def _open_chunk(
+    path: str | os.PathLike, probe: StreamProbe, chunk: DecodeChunk | None
+) -> tuple[av.container.InputContainer, Iterator[av.Packet]]:
+    """The opened container and its video packets from ``chunk.start`` to ``chunk.stop`` (the whole
+    stream, end-of-stream packet included, without a chunk or for the last one).
+
+    Seeks to the chunk's keyframe and checks where it landed (the first packet's pts gives its decode
+    position); when the seek cannot be checked or overshoots, demuxes from the start instead, counting
+    packets. Either way the packets handed out are exactly positions ``[start, stop)``.
+    """
+    container = av.open(os.fspath(path))
+    stream = container.streams.video[0]
+    if chunk is None or (chunk.start == 0 and chunk.last):
+        return container, container.demux(stream)
+    try:
+        position = 0
+        demux = container.demux(stream)
+        if chunk.start > 0:
+            first = None
+            try:
+                container.seek(chunk.start_pts, stream=stream, backward=True, any_frame=False)
+                demux = container.demux(stream)
+                first = next((p for p in demux if p.size), None)
+                index = probe.frame_index(None if first is None else first.pts)
+                position = -1 if index is None else int(probe.decode_order[index])
+            except AV_ERRORS:
+                position = -1
+            if not 0 <= position <= chunk.start:  # unverifiable or past the start: count from the top
+                container.close()
+                container = av.open(os.fspath(path))
+                stream = container.streams.video[0]
+                demux, position = container.demux(stream), 0
+            else:
+                demux = itertools.chain([first], demux)
+    except BaseException:
+        container.close()
+        raise
+    return container, _packet_range(demux, position, chunk)
+
+
+def _packet_range(demux: Iterator[av.Packet], position: int, chunk: DecodeChunk) -> Iterator[av.Packet]:
+    """The packets of ``demux`` (the first one at decode position ``position``) in ``[start, stop)``;
+    for the last chunk also everything after (the end-of-stream packet)."""
+    for packet in demux:
+        if not packet.size:
+            if chunk.last:
+                yield packet
+            continue
+        if position >= chunk.start:
+            if position >= chunk.stop and not chunk.last:
+                return
+            yield packet
+        position += 1
+
+
 def _decode_packets(
-    container: av.container.InputContainer,
+    packets: Iterator[av.Packet],
     stream: av.video.stream.VideoStream,
     loop: _DecodeLoop,
     skip_frames: set[int],
@@ -330,15 +396,17 @@ def _decode_packets(
 ) -> Generator[list[DecodedFrame], None, bool]:
     """The packet loop of :func:`decode_batches` (all but the flush); False if the consumer left.
 
-    Packets of ``skip_frames`` are not decoded (``skip_frame="NONREF"``). Stops early (``report.stopped_early``) once every needed frame has been decoded or when the damaged
-    packets exceed :data:`~transformers_llava_ov2.video.container.ONE_PASS_ERROR_POLICY`.
+    Packets of ``skip_frames`` are not decoded (``skip_frame="NONREF"``). Stops early
+    (``report.stopped_early``) once every needed frame has been decoded or when the damaged packets exceed
+    :data:`~transformers_llava_ov2.video.container.ONE_PASS_ERROR_POLICY`. An empty packet (end of
+    stream) flushes the decoder (``loop.flushed``).
     """
     report = loop.report
     errors = ONE_PASS_ERROR_POLICY.count()
     ctx = stream.codec_context
     skipping = False
     try:
-        for packet in container.demux(stream):
+        for packet in packets:
             if skip_frames and packet.size:
                 skip = loop.frame_index(packet.pts) in skip_frames
                 if skip != skipping:
@@ -349,6 +417,7 @@ def _decode_packets(
                 return False
             try:
                 loop.step += 1
+                loop.flushed = not packet.size
                 frames = packet.decode()
             except AV_ERRORS as exc:
                 report.errors.append(f"decode: {exc}")

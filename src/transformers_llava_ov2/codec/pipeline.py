@@ -266,6 +266,7 @@ def _run(ctx: _Context, src: _MotionSource, stages: dict[str, float], backend: d
         convert_rgb=_rgb_converter(ctx),
         work_hw=ctx.coded_canvas,  # one area scale per frame: luma, thumbnail and RGB all come from it
         kernels=cfg.kernels,
+        decode_workers=cfg.decode_workers,
     )
     with closing(signals):  # stops the decode thread if anything below raises
         for sig in signals:

@@ -48,7 +48,9 @@ class StreamProbe:
         pict_type: ``int8 [T]`` 1 I, 2 P, 3 B (``bitstream.PICT_*``).
         reference: ``bool [T]`` the picture may be used as a reference (``False`` only when the bitstream
             says so: H.264 ``nal_ref_idc == 0``, MPEG-4/MPEG-2 B pictures).
-        decode_order: ``int64 [T]`` demux position of each frame's packet.
+        decode_order: ``int64 [T]`` demux position of each frame's packet (non-empty packets counted).
+        idr: ``bool [T]`` the packet is an instantaneous decoder refresh (H.264/HEVC IDR; see
+            :class:`~.bitstream.PictureTypeParser`): decoding can start at it.
         has_b_frames: whether any B picture was found.
         notes: problems met while demuxing (e.g. a truncated file), empty when none.
         probe_seconds: wall time of the probe.
@@ -69,6 +71,7 @@ class StreamProbe:
     pict_type: np.ndarray
     reference: np.ndarray
     decode_order: np.ndarray
+    idr: np.ndarray
     has_b_frames: bool
     notes: tuple[str, ...] = ()
     probe_seconds: float = 0.0
@@ -116,6 +119,7 @@ def probe_video(path: str | os.PathLike) -> StreamProbe:
         keys: list[bool] = []
         picts: list[int] = []
         refs: list[bool] = []
+        idrs: list[bool] = []
         try:
             for packet in container.demux(stream):
                 size = packet.size
@@ -124,11 +128,11 @@ def probe_video(path: str | os.PathLike) -> StreamProbe:
                 pts_list.append(packet.pts)
                 dts_list.append(packet.dts)
                 sizes.append(size)
-                key = bool(packet.is_keyframe)
-                keys.append(key)
+                keys.append(key := bool(packet.is_keyframe))
                 pict, is_ref = parser.parse(memoryview(packet), key)
                 picts.append(pict)
                 refs.append(is_ref)
+                idrs.append(parser.idr)
         except AV_ERRORS as exc:
             notes.append(f"demux stopped after {len(sizes)} packets: {exc}")
     if not sizes:
@@ -170,6 +174,7 @@ def probe_video(path: str | os.PathLike) -> StreamProbe:
         pict_type=pict,
         reference=np.asarray(refs, dtype=bool)[order],
         decode_order=order.astype(np.int64),
+        idr=np.asarray(idrs, dtype=bool)[order],
         has_b_frames=bool(np.any(pict == PICT_B)),
         notes=tuple(notes),
         probe_seconds=time.perf_counter() - start,

@@ -40,7 +40,9 @@ import numpy as np
 from av.video.reformatter import ColorRange, VideoReformatter
 
 from .bitstream import PICT_B, PICT_I
+from .chunks import DecodeChunk, plan_chunks
 from .decode import Backlog, DecodedFrame, DecodeReport, DecodeThread, ReleaseLedger, decode_batches
+from .decode_pool import ChunkPool, decode_chunks
 from .motion import (
     MotionField,
     densify_motion_vectors,
@@ -381,6 +383,7 @@ def iter_frame_signals(
     convert_rgb: Callable[[av.VideoFrame], np.ndarray] | None = None,
     work_hw: tuple[int, int] | None = None,
     kernels: str = "auto",
+    decode_workers: int = 1,
 ) -> Iterator[FrameSignals]:
     """Decode ``path`` once and yield :class:`FrameSignals` for every candidate, in display order.
 
@@ -405,6 +408,8 @@ def iter_frame_signals(
         work_hw: ``(h, w)`` every needed frame is area-scaled to once (coded orientation, ``analysis_hw``
             times one integer on both axes; the canvas size for the tokenizer); ``None``: ``analysis_hw``.
         kernels: ``CodecConfig.kernels`` (numba or numpy motion field and residual; same results).
+        decode_workers: decoders running at once on the stream's decode chunks (:mod:`.chunks`; used
+            with ``decode_thread`` and ``convert_rgb``); the results do not depend on it.
 
     Decoding errors are recorded in ``report`` and decoding goes on with the next packet; candidates that
     never arrive are skipped.
@@ -425,26 +430,64 @@ def iter_frame_signals(
         kernels=kernels,
     )
     ledger = ReleaseLedger()
-    backlog = Backlog() if decode_thread else None
-    batches = decode_batches(
+    source = _decoded_batches(
         path,
-        probe,
-        asm.cand_set,
-        asm.need_luma,
-        asm.last_needed,
+        asm,
+        ledger,
+        report,
         use_mvs=use_mvs,
-        report=report,
         thread_type=thread_type,
         index_by_order=index_by_order,
-        ledger=ledger,
-        # with convert_rgb and a decode thread, frames are converted there while this consumer is behind
-        convert=asm.converter if convert_rgb is not None and decode_thread else None,
-        backlog=backlog,
-    )
-    source: Iterator[list[DecodedFrame]] = (
-        iter(DecodeThread(batches, report, backlog=backlog)) if decode_thread else batches
+        decode_thread=decode_thread,
+        decode_workers=decode_workers if convert_rgb is not None else 1,
     )
     yield from _signals(source, asm, ledger, report)
+
+
+def _decoded_batches(
+    path: str | os.PathLike,
+    asm: _SignalAssembler,
+    ledger: ReleaseLedger,
+    report: DecodeReport,
+    *,
+    use_mvs: bool,
+    thread_type: str,
+    index_by_order: bool,
+    decode_thread: bool,
+    decode_workers: int,
+) -> Iterator[list[DecodedFrame]]:
+    """The decoded batches of the stream's chunks (:func:`~.chunks.plan_chunks`): in this thread, in one
+    decode thread, or in a :class:`~.decode_pool.ChunkPool` of ``decode_workers`` decoders (which convert
+    every frame themselves, so that the consumer never holds a decoded frame)."""
+    probe = asm.probe
+    chunks = plan_chunks(probe, asm.last_needed, index_by_order=index_by_order)
+    pooled = decode_thread and decode_workers > 1 and len(chunks) > 1
+    backlog = Backlog() if decode_thread and not pooled else None
+    # with a decode thread, frames are converted there while this consumer is behind (always when pooled)
+    convert = asm.converter if asm.converter.convert_rgb is not None and decode_thread else None
+
+    def decode(chunk: DecodeChunk, part: DecodeReport) -> Iterator[list[DecodedFrame]]:
+        return decode_batches(
+            path,
+            probe,
+            asm.cand_set,
+            asm.need_luma,
+            asm.last_needed,
+            use_mvs=use_mvs,
+            report=part,
+            thread_type=thread_type,
+            index_by_order=index_by_order,
+            ledger=ReleaseLedger() if pooled else ledger,
+            convert=convert,
+            backlog=backlog,
+            chunk=chunk,
+        )
+
+    if pooled:
+        return iter(ChunkPool(chunks, decode, report, decode_workers))
+    if decode_thread:
+        return iter(DecodeThread(decode_chunks(chunks, decode, report), report, backlog=backlog))
+    return decode_chunks(chunks, decode, report)
 
 
 def _signals(
