@@ -134,7 +134,7 @@ def test_decode_workers_is_validated():
 
 # ------------------------------------------------------------------------------------ opening a chunk
 @pytest.mark.parametrize(("which", "opens"), [("idr_clip", 1), ("raw_h264_clip", 2)])
-def test_open_chunk_hands_out_exactly_the_chunk_packets(which, opens, request, monkeypatch):
+def testopen_chunk_hands_out_exactly_the_chunk_packets(which, opens, request, monkeypatch):
     """MP4: the seek lands on the chunk's IDR (one open); a raw stream cannot be checked after a seek, so
     it is demuxed from the start (a second open) and counted."""
     clip = request.getfixturevalue(which)
@@ -147,7 +147,7 @@ def test_open_chunk_hands_out_exactly_the_chunk_packets(which, opens, request, m
     monkeypatch.setattr(decode.av, "open", lambda *a, **k: calls.append(a) or real_open(*a, **k))
     for chunk in chunks:
         calls.clear()
-        container, packets = decode._open_chunk(path, probe, chunk)
+        container, packets = decode.open_chunk(path, probe, chunk)
         with container:
             sizes = [p.size for p in packets if p.size]
         want = probe.sizes[display_of[chunk.start : chunk.stop]].tolist()

@@ -30,6 +30,15 @@ def test_side_by_side_times_each_variant(bench, make_clip, capsys):
     assert "tokenize / plain decode" in out and "floor / plain decode" in out
     line = next(x for x in out.splitlines() if x.strip().startswith("cpc2"))
     assert "candidates" in line and "x plain decode" in line
+    assert "floor with 2 decoders on 1 decode chunks" in out  # 50 frames, one IDR: one chunk
+
+
+def test_the_two_decoder_floor_decodes_every_chunk(bench, make_clip):
+    clip = make_clip(
+        "bench_frontend_gop.mp4", seconds=6.0, size=(160, 96), bframes=2, gop=50, velocity=(4, 2)
+    )
+    seconds, chunks = bench.decode_mvs_chunks(Path(clip.path))
+    assert chunks == 3 and seconds > 0  # IDRs at 0, 50, 100 (150 frames, >= 48 packets each)
 
 
 def test_alternate_runs_each_setting_in_fresh_processes(bench, make_clip, capsys):

@@ -42,6 +42,7 @@ __all__ = [
     "FrameConverter",
     "ReleaseLedger",
     "decode_batches",
+    "open_chunk",
 ]
 
 _SKIP_NONREF_CODECS = frozenset({"h264", "mpeg4", "mpeg1video", "mpeg2video"})
@@ -296,7 +297,7 @@ def decode_batches(
     if chunk is not None:
         report.last_index = max(report.last_index, chunk.first_frame - 1)
     try:
-        container, packets = _open_chunk(path, probe, chunk)
+        container, packets = open_chunk(path, probe, chunk)
     except AV_ERRORS as exc:  # the probe opened it; this is a race or a vanished file
         report.errors.append(f"open: {exc}")
         return
@@ -332,7 +333,7 @@ def decode_batches(
         yield loop.batch
 
 
-def _open_chunk(
+def open_chunk(
     path: str | os.PathLike, probe: StreamProbe, chunk: DecodeChunk | None
 ) -> tuple[av.container.InputContainer, Iterator[av.Packet]]:
     """The opened container and its video packets from ``chunk.start`` to ``chunk.stop`` (the whole
