@@ -18,6 +18,9 @@ from transformers_llava_ov2.codec.decode import DecodedFrame, DecodeReport
 from transformers_llava_ov2.codec.decode_pool import ChunkPool, decode_chunks
 from transformers_llava_ov2.codec.pipeline import tokenize_video
 from transformers_llava_ov2.codec.probe import probe_video
+from transformers_llava_ov2.errors import VideoDecodeError
+
+from .test_decode_thread import _mutate, _same_tokens
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +73,7 @@ def _starts(chunks: tuple[DecodeChunk, ...]) -> list[int]:
     return [c.start for c in chunks]
 
 
-def _same_tokens(a, b) -> bool:
+def _equal_tokens(a, b) -> bool:
     return (
         np.array_equal(a.canvases, b.canvases)
         and np.array_equal(a.source_positions, b.source_positions)
@@ -184,7 +187,7 @@ def test_every_way_of_decoding_the_chunks_gives_the_single_pass_tokens(which, re
         _single_pass(m)
         single = tokenize_video(path, max_visual_tokens=2048, decode_workers=1)
     for name, run in runs.items():
-        assert _same_tokens(run, single), name
+        assert _equal_tokens(run, single), name
         for key in ("frames_decoded", "frames_skipped", "candidates_decoded", "frames_with_mvs"):
             assert run.backend_info[key] == single.backend_info[key], (name, key)
         assert "decode_errors" not in run.backend_info and "truncated" not in run.backend_info
@@ -266,3 +269,29 @@ def test_hevc_idr_pictures_are_flagged(hevc_clip):
     probe = probe_video(hevc_clip.path)
     assert probe.idr[0] and not (probe.idr & ~probe.keyframe).any()
     assert len(split_positions(probe)) == int(probe.idr.sum()) - 1  # every later IDR is a clean split
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("case", range(8))
+def test_damaged_streams_give_the_same_result_with_any_number_of_decoders(make_clip, tmp_path, case):
+    """A fresh decoder per chunk: concealment may differ from one single pass, but never with the number
+    of decoders, the decode thread, or run to run."""
+    clip = make_clip(
+        "chunks_fuzz.mp4", seconds=4.0, size=(96, 64), bframes=2, gop=24, object_size=16, faststart=True
+    )
+    assert len(plan_chunks(probe_video(clip.path), 10**9)) == 2
+    path = tmp_path / f"fuzz_{case}.mp4"
+    path.write_bytes(_mutate(Path(clip.path).read_bytes(), np.random.default_rng(4242 + case)))
+    results = []
+    for kw in ({"decode_workers": 1}, {"decode_workers": 2}, {"decode_thread": False}, {"decode_workers": 2}):
+        try:
+            results.append(tokenize_video(path, **kw))
+        except VideoDecodeError as exc:
+            assert str(path) in str(exc)
+            results.append(str(exc))
+    if isinstance(results[0], str):
+        assert all(r == results[0] for r in results)
+    else:
+        for other in results[1:]:
+            _same_tokens(results[0], other)
+            assert other.backend_info.get("decode_errors") == results[0].backend_info.get("decode_errors")
