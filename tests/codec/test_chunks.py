@@ -31,14 +31,20 @@ def idr_clip(make_clip):
     )
 
 
-def _x264_clip(path: Path, params: str, frames: int = 120, fmt: str | None = None) -> Path:
-    """A moving square encoded by libx264 with ``x264-params`` ``params`` (``fmt``: container format)."""
+def _x264_clip(
+    path: Path, params: str, frames: int = 120, fmt: str | None = None, codec: str = "libx264"
+) -> Path:
+    """A moving square encoded by libx264 with ``x264-params`` ``params`` (``fmt``: container format);
+    another ``codec`` gets a keyframe every 25 frames and no B-frames instead."""
     rng = np.random.default_rng(3)
     background = rng.integers(0, 255, (128, 192, 3), dtype=np.uint8)
     with av.open(str(path), mode="w", format=fmt) as out:
-        stream = out.add_stream("libx264", rate=25)
+        stream = out.add_stream(codec, rate=25)
         stream.width, stream.height, stream.pix_fmt = 192, 128, "yuv420p"
-        stream.codec_context.options = {"x264-params": params, "preset": "veryfast"}
+        if codec == "libx264":
+            stream.codec_context.options = {"x264-params": params, "preset": "veryfast"}
+        else:
+            stream.codec_context.gop_size, stream.codec_context.max_b_frames = 25, 0
         for i in range(frames):
             img = background.copy()
             x, y = (4 * i) % 150, (2 * i) % 90
@@ -66,6 +72,16 @@ def raw_h264_clip(tmp_path_factory):
         tmp_path_factory.mktemp("chunks") / "raw.h264",
         "keyint=30:min-keyint=30:scenecut=0:bframes=0",
         fmt="h264",
+    )
+
+
+def _idr_chunks(probe) -> tuple[DecodeChunk, ...]:
+    """One chunk per IDR (decode positions of the IDR frames), whatever the split rule says."""
+    starts = [*sorted(int(probe.decode_order[i]) for i in np.flatnonzero(probe.idr)), probe.total_frames]
+    display_of = np.argsort(probe.decode_order)
+    return tuple(
+        DecodeChunk(a, b, int(display_of[a]), int(probe.pts[display_of[a]]), b == probe.total_frames)
+        for a, b in itertools.pairwise(starts)
     )
 
 
@@ -113,16 +129,27 @@ def test_open_gop_and_frame_order_numbering_do_not_split(open_gop_clip, idr_clip
     assert len(plan_chunks(idr, idr.total_frames - 1, index_by_order=True, min_packets=1)) == 1
 
 
-def test_mpeg4_without_b_frames_splits_at_i_pictures(make_clip):
-    clip = make_clip("chunks_mpeg4.avi", codec="mpeg4", seconds=4.0, size=(160, 96), gop=25, bframes=0)
-    probe = probe_video(clip.path)
-    assert not probe.has_b_frames
+def test_mpeg2_without_b_frames_splits_at_i_pictures(tmp_path):
+    path = _x264_clip(tmp_path / "i_p.mpg", "", frames=100, fmt="mpeg", codec="mpeg2video")
+    probe = probe_video(path)
+    assert probe.codec_name == "mpeg2video" and not probe.has_b_frames
     assert [c.first_frame for c in plan_chunks(probe, probe.total_frames - 1, min_packets=1)] == [
         0,
         25,
         50,
         75,
     ]
+
+
+def test_mpeg4_and_streams_without_their_own_pts_do_not_split(make_clip, raw_h264_clip):
+    """MPEG-4 part 2 may pack B-VOPs behind a P/I-VOP (the probe sees one VOP per packet); a raw
+    elementary stream's pts are made up by the probe, so a seek could not be checked."""
+    clip = make_clip("chunks_mpeg4.avi", codec="mpeg4", seconds=4.0, size=(160, 96), gop=25, bframes=0)
+    mpeg4 = probe_video(clip.path)
+    assert mpeg4.pict_type.tolist().count(1) == 4 and len(split_positions(mpeg4)) == 0
+    raw = probe_video(raw_h264_clip)
+    assert raw.pts_filled and raw.idr.sum() == 4 and len(split_positions(raw)) == 0
+    assert len(plan_chunks(raw, raw.total_frames - 1, min_packets=1)) == 1
 
 
 def test_a_chunk_needs_a_valid_range():
@@ -144,7 +171,7 @@ def testopen_chunk_hands_out_exactly_the_chunk_packets(which, opens, request, mo
     path = clip.path if hasattr(clip, "path") else clip
     probe = probe_video(path)
     display_of = np.argsort(probe.decode_order)
-    chunks = plan_chunks(probe, probe.total_frames - 1, min_packets=1)
+    chunks = _idr_chunks(probe)  # also where the rule does not split (the raw stream's made-up pts)
     assert len(chunks) >= 4
     real_open, calls = av.open, []
     monkeypatch.setattr(decode.av, "open", lambda *a, **k: calls.append(a) or real_open(*a, **k))
@@ -168,10 +195,8 @@ def _single_pass(monkeypatch):
     )
 
 
-@pytest.mark.parametrize("which", ["idr_clip", "raw_h264_clip"])
-def test_every_way_of_decoding_the_chunks_gives_the_single_pass_tokens(which, request, monkeypatch):
-    clip = request.getfixturevalue(which)
-    path = clip.path if hasattr(clip, "path") else clip
+def test_every_way_of_decoding_the_chunks_gives_the_single_pass_tokens(idr_clip, monkeypatch):
+    path = idr_clip.path
     probe = probe_video(path)
     assert len(plan_chunks(probe, probe.total_frames - 1)) >= 2  # the default rule does split these clips
     runs = {
@@ -230,6 +255,50 @@ def test_the_pool_yields_the_chunks_in_order(workers):
     assert serial == pooled == list(range(50))
     assert pool_report.frames_decoded == serial_report.frames_decoded == 50
     assert not pool_report.stopped_early and not serial_report.stopped_early
+
+
+def _erroring_decoder(errors_per_chunk: int):
+    """Each chunk records ``errors_per_chunk`` damaged packets (under the per-chunk cap) and goes on."""
+    inner = _fake_decoder()
+
+    def run(chunk: DecodeChunk, part: DecodeReport):
+        part.errors.extend(f"decode: damaged {chunk.start}-{k}" for k in range(errors_per_chunk))
+        yield from inner(chunk, part)
+
+    return run
+
+
+def test_the_damaged_packet_cap_counts_every_chunk_so_far():
+    """40 errors a chunk: chunk 1 brings the pass over the one-pass cap of 64, so it ends there."""
+    chunks = _fake_chunks(4)
+    serial_report, pool_report = DecodeReport(), DecodeReport()
+    serial = _indices(decode_chunks(chunks, _erroring_decoder(40), serial_report))
+    pooled = _indices(ChunkPool(chunks, _erroring_decoder(40), pool_report, 2))
+    assert serial == pooled == list(range(20))
+    assert len(serial_report.errors) == len(pool_report.errors) == 80
+    assert serial_report.stopped_early and pool_report.stopped_early
+
+
+def test_dropped_trailing_chunks_do_not_hide_missing_frames():
+    """The last kept chunk ended without reaching the last needed frame: not 'stopped early', so the
+    pipeline can report the frames as missing."""
+    chunks = _fake_chunks(3)[:2]  # chunk 2 dropped: chunk 1 is not the stream's last
+    for source in (decode_chunks, lambda c, d, r: ChunkPool(c, d, r, 2)):
+        report = DecodeReport()
+        assert _indices(source(chunks, _fake_decoder(), report)) == list(range(20))
+        assert not report.stopped_early
+
+
+def test_a_decoder_that_fails_before_its_first_batch_reaches_the_consumer():
+    def broken(chunk: DecodeChunk, part: DecodeReport):
+        if chunk.start:
+            raise OSError(f"cannot open chunk {chunk.start}")
+        return _fake_decoder()(chunk, part)
+
+    report = DecodeReport()
+    with pytest.raises(OSError, match="cannot open chunk 10"):
+        _indices(ChunkPool(_fake_chunks(3), broken, report, 2))
+    assert report.frames_decoded == 10
 
 
 def test_the_pool_stops_after_a_chunk_that_stopped_early_as_a_single_pass_would():

@@ -4,11 +4,15 @@ Rule (from the probe alone, so the same file always gives the same chunks): the 
 ``d`` (non-empty packets counted) may start a chunk when
 
 * it is a clean start: an IDR picture (H.264, HEVC: ``StreamProbe.idr``), or any I picture of an
-  MPEG-1/2 or MPEG-4 part 2 stream without B pictures (its P pictures only reference the previous I/P);
+  MPEG-1/2 stream without B pictures (its P pictures only reference the previous I/P). MPEG-4 part 2 is
+  never split: "packed B-frames" (DivX/Xvid AVI) hide B-VOPs behind the first VOP of a packet, so the
+  probe cannot tell that a stream has none;
 * the decode order and the display order split at the same place: every packet before ``d`` is displayed
   before it and every packet from ``d`` on at or after it;
 
-and the stream has unique pts and is numbered by pts (not ``index_by_order``). Consecutive stretches are
+and the stream has unique pts of its own (``StreamProbe.pts_filled`` False: a chunk's decoder finds its
+first packet by pts after a seek, else it would demux from the start for every chunk) and is numbered by
+pts (not ``index_by_order``). Consecutive stretches are
 merged until each chunk holds at least :data:`MIN_CHUNK_PACKETS` packets (a short last stretch joins the
 chunk before it); chunks that start after the last needed frame are dropped.
 
@@ -30,10 +34,10 @@ from .probe import StreamProbe
 
 __all__ = ["MIN_CHUNK_PACKETS", "DecodeChunk", "plan_chunks"]
 
-#: fewest packets in a chunk: a chunk costs a container open, a seek and a decoder start (≈ 1–3 ms)
+#: fewest packets in a chunk: a chunk costs a container open, a seek and a decoder start (≈ 3 ms)
 MIN_CHUNK_PACKETS = 48
 
-_I_ONLY_START = frozenset({"mpeg4", "mpeg1video", "mpeg2video"})
+_I_ONLY_START = frozenset({"mpeg1video", "mpeg2video"})
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,7 @@ def _clean_starts(probe: StreamProbe) -> np.ndarray:
 def split_positions(probe: StreamProbe, *, index_by_order: bool = False) -> np.ndarray:
     """``int64 [K]`` decode positions (ascending, without 0) where a chunk may start (the rule above)."""
     T = probe.total_frames
-    if index_by_order or T < 2 or len(np.unique(probe.pts)) != T:
+    if index_by_order or probe.pts_filled or T < 2 or len(np.unique(probe.pts)) != T:
         return np.zeros(0, dtype=np.int64)
     display_of = np.empty(T, dtype=np.int64)  # display index of the packet at each decode position
     display_of[probe.decode_order] = np.arange(T, dtype=np.int64)

@@ -377,8 +377,8 @@ def _packet_range(demux: Iterator[av.Packet], position: int, chunk: DecodeChunk)
     """The packets of ``demux`` (the first one at decode position ``position``) in ``[start, stop)``;
     for the last chunk also everything after (the end-of-stream packet)."""
     for packet in demux:
-        if not packet.size:
-            if chunk.last:
+        if not packet.size:  # end of stream (the flush packet): only the last chunk's decoder sees it
+            if chunk.last and position >= chunk.start:
                 yield packet
             continue
         if position >= chunk.start:

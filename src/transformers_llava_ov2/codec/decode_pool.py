@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..video.container import ONE_PASS_ERROR_POLICY
 from .chunks import DecodeChunk
 from .decode import DecodedFrame, DecodeReport
 
@@ -37,6 +38,18 @@ def _merge_report(into: DecodeReport, part: DecodeReport) -> None:
     into.ledger_wait_seconds += part.ledger_wait_seconds
 
 
+def _finish_chunk(into: DecodeReport, part: DecodeReport) -> bool:
+    """Merge a consumed chunk's report; True when the pass ends after it: the chunk stopped early (every
+    needed frame decoded, or its damaged packets over the cap), or the damaged packets of all chunks so
+    far exceed :data:`~transformers_llava_ov2.video.container.ONE_PASS_ERROR_POLICY`'s cap."""
+    _merge_report(into, part)
+    cap = ONE_PASS_ERROR_POLICY.max_total
+    if part.stopped_early or (cap is not None and len(into.errors) > cap):
+        into.stopped_early = True
+        return True
+    return False
+
+
 #: how :func:`decode_chunks` and :class:`ChunkPool` decode one chunk: ``(chunk, its report) -> batches``
 ChunkDecoder = Callable[[DecodeChunk, DecodeReport], Iterator[list[DecodedFrame]]]
 
@@ -47,18 +60,18 @@ def decode_chunks(
     """The chunks one after the other in this thread (each in a fresh decoder, see :mod:`.chunks`).
 
     Stops after a chunk that stopped early (every needed frame decoded, or too many damaged packets),
-    like a single pass would; ``report`` gets the merged counts.
+    like a single pass would, or once the damaged packets of all chunks so far exceed the one-pass cap;
+    ``report`` gets the merged counts.
     """
     for chunk in chunks:
         part = DecodeReport()
         try:
             yield from decode(chunk, part)
-        finally:
+        except BaseException:  # closed early or failed: count what this chunk did
             _merge_report(report, part)
-        if part.stopped_early:
-            report.stopped_early = True
+            raise
+        if _finish_chunk(report, part):
             return
-    report.stopped_early = report.stopped_early or not chunks[-1].last
 
 
 class ChunkPool:
@@ -117,9 +130,10 @@ class ChunkPool:
     def _work(self) -> None:
         while (j := self._claim()) is not None:
             q, part = self._queues[j], self._parts[j]
-            batches = self._decode(self._chunks[j], part)
+            batches: Iterator[list[DecodedFrame]] = iter(())
             busy, t0 = 0.0, time.perf_counter()
             try:
+                batches = self._decode(self._chunks[j], part)
                 for batch in batches:
                     busy += time.perf_counter() - t0
                     if not self._put(q, ("batch", batch)):
@@ -139,8 +153,10 @@ class ChunkPool:
     def __iter__(self) -> Iterator[list[DecodedFrame]]:
         for thread in self._threads:
             thread.start()
+        current: int | None = None  # the chunk being consumed
         try:
             for j in range(len(self._chunks)):
+                current = j
                 while True:
                     kind, value = self._queues[j].get()
                     if kind == "batch":
@@ -149,17 +165,17 @@ class ChunkPool:
                         raise value
                     else:
                         break
-                part = self._parts[j]
-                _merge_report(self._report, part)
+                current = None
+                stop = _finish_chunk(self._report, self._parts[j])
                 with self._cond:
                     self._consumed = j + 1
                     self._cond.notify_all()
-                if part.stopped_early:  # as a single pass: nothing after this chunk
-                    self._report.stopped_early = True
+                if stop:  # as a single pass: nothing after this chunk
                     return
-            self._report.stopped_early = self._report.stopped_early or not self._chunks[-1].last
         finally:
-            self.close()
+            self.close()  # joins the workers: the reports are final
+            if current is not None:  # closed early or failed: count what this chunk did
+                _merge_report(self._report, self._parts[current])
 
     def close(self) -> None:
         """Stop the workers (they finish their current batch) and join them."""

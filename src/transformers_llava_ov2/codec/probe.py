@@ -53,6 +53,8 @@ class StreamProbe:
             :class:`~.bitstream.PictureTypeParser`): decoding can start at it.
         has_b_frames: whether any B picture was found.
         notes: problems met while demuxing (e.g. a truncated file), empty when none.
+        pts_filled: some packets had no pts and got one from their dts or their order (raw elementary
+            streams): the pts cannot locate packets in the file.
         probe_seconds: wall time of the probe.
     """
 
@@ -74,6 +76,7 @@ class StreamProbe:
     idr: np.ndarray
     has_b_frames: bool
     notes: tuple[str, ...] = ()
+    pts_filled: bool = False
     probe_seconds: float = 0.0
     _pts_index: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -137,7 +140,6 @@ def probe_video(path: str | os.PathLike) -> StreamProbe:
             notes.append(f"demux stopped after {len(sizes)} packets: {exc}")
     if not sizes:
         raise VideoDecodeError(source, "the video stream has no packets")
-
     n = len(sizes)
     time_base = Fraction(info.time_base) if info.time_base else Fraction(1, 1)
     fps = float(info.fps) if info.fps and info.fps > 0 else 0.0
@@ -177,6 +179,7 @@ def probe_video(path: str | os.PathLike) -> StreamProbe:
         idr=np.asarray(idrs, dtype=bool)[order],
         has_b_frames=bool(np.any(pict == PICT_B)),
         notes=tuple(notes),
+        pts_filled=any(p is None for p in pts_list),
         probe_seconds=time.perf_counter() - start,
     )
 
