@@ -100,14 +100,24 @@ def decode_mvs_slice(path: Path) -> float:
 
     t0 = time.perf_counter()
     with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "SLICE"
-        stream.codec_context.options = {"flags2": "+export_mvs"}
-        for frame in container.decode(stream):
-            sd = frame.side_data.get("MOTION_VECTORS")
-            if sd is not None:
-                sd.to_ndarray()
+        _read_vectors(container.decode(_mv_stream(container)))
     return time.perf_counter() - t0
+
+
+def _mv_stream(container):
+    """The video stream set up as the floor decodes it: SLICE threading, ``flags2=+export_mvs``."""
+    stream = container.streams.video[0]
+    stream.thread_type = "SLICE"
+    stream.codec_context.options = {"flags2": "+export_mvs"}
+    return stream
+
+
+def _read_vectors(frames) -> None:
+    """Read every frame's motion vectors as an array (what the tokenizer does with them at least)."""
+    for frame in frames:
+        sd = frame.side_data.get("MOTION_VECTORS")
+        if sd is not None:
+            sd.to_ndarray()
 
 
 def decode_mvs_chunks(path: Path, workers: int = 2) -> tuple[float, int]:
@@ -133,16 +143,10 @@ def decode_mvs_chunks(path: Path, workers: int = 2) -> tuple[float, int]:
                 chunk = chunks.pop(0)
             container, packets = open_chunk(path, probe, chunk)
             with container:
-                stream = container.streams.video[0]
-                stream.thread_type = "SLICE"
-                stream.codec_context.options = {"flags2": "+export_mvs"}
-                frames = [f for packet in packets for f in packet.decode()]
+                stream = _mv_stream(container)
+                _read_vectors(f for packet in packets for f in packet.decode())
                 if not chunk.last:
-                    frames += stream.codec_context.decode(None)
-                for frame in frames:
-                    sd = frame.side_data.get("MOTION_VECTORS")
-                    if sd is not None:
-                        sd.to_ndarray()
+                    _read_vectors(stream.codec_context.decode(None))
 
     n = len(chunks)
     threads = [threading.Thread(target=work) for _ in range(workers)]

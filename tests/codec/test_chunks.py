@@ -364,3 +364,19 @@ def test_damaged_streams_give_the_same_result_with_any_number_of_decoders(make_c
         for other in results[1:]:
             _same_tokens(results[0], other)
             assert other.backend_info.get("decode_errors") == results[0].backend_info.get("decode_errors")
+
+
+@pytest.mark.parametrize("start", [10, 40])
+def test_a_seek_that_lands_before_the_chunk_skips_to_its_first_packet(idr_clip, start, monkeypatch):
+    """Seeking to a packet past a keyframe lands on that keyframe (position 0 or 30): the packets up to
+    the chunk's start are skipped, without opening the file again."""
+    probe = probe_video(idr_clip.path)
+    display_of = np.argsort(probe.decode_order)
+    chunk = DecodeChunk(start, start + 20, int(display_of[start]), int(probe.pts[display_of[start]]), False)
+    real_open, calls = av.open, []
+    monkeypatch.setattr(decode.av, "open", lambda *a, **k: calls.append(a) or real_open(*a, **k))
+    container, packets = decode.open_chunk(idr_clip.path, probe, chunk)
+    with container:
+        sizes = [p.size for p in packets if p.size]
+    assert sizes == probe.sizes[display_of[start : start + 20]].tolist()
+    assert len(calls) == 1

@@ -73,13 +73,19 @@ def _clean_starts(probe: StreamProbe) -> np.ndarray:
     return np.zeros(probe.total_frames, dtype=bool)
 
 
+def _display_of(probe: StreamProbe) -> np.ndarray:
+    """``int64 [T]``: the display index of the packet at each decode position (``decode_order`` inverted)."""
+    display_of = np.empty(probe.total_frames, dtype=np.int64)
+    display_of[probe.decode_order] = np.arange(probe.total_frames, dtype=np.int64)
+    return display_of
+
+
 def split_positions(probe: StreamProbe, *, index_by_order: bool = False) -> np.ndarray:
     """``int64 [K]`` decode positions (ascending, without 0) where a chunk may start (the rule above)."""
     T = probe.total_frames
     if index_by_order or probe.pts_filled or T < 2 or len(np.unique(probe.pts)) != T:
         return np.zeros(0, dtype=np.int64)
-    display_of = np.empty(T, dtype=np.int64)  # display index of the packet at each decode position
-    display_of[probe.decode_order] = np.arange(T, dtype=np.int64)
+    display_of = _display_of(probe)
     before_max = np.maximum.accumulate(display_of)[:-1]  # max display index of positions < d (d >= 1)
     from_min = np.minimum.accumulate(display_of[::-1])[::-1][1:]  # min display index of positions >= d
     d = np.arange(1, T)
@@ -100,8 +106,7 @@ def plan_chunks(
     One chunk (the whole stream) when there is no clean split (see the module rule).
     """
     T = probe.total_frames
-    display_of = np.empty(T, dtype=np.int64)
-    display_of[probe.decode_order] = np.arange(T, dtype=np.int64)
+    display_of = _display_of(probe)
     starts = [0]
     for d in split_positions(probe, index_by_order=index_by_order).tolist():
         if d - starts[-1] >= min_packets:

@@ -43,6 +43,8 @@ __all__ = [
     "ReleaseLedger",
     "decode_batches",
     "open_chunk",
+    "pump_batches",
+    "put_until_stopped",
 ]
 
 _SKIP_NONREF_CODECS = frozenset({"h264", "mpeg4", "mpeg1video", "mpeg2video"})
@@ -347,26 +349,24 @@ def open_chunk(
     stream = container.streams.video[0]
     if chunk is None or (chunk.start == 0 and chunk.last):
         return container, container.demux(stream)
+    demux: Iterator[av.Packet] | None = None
+    position, first = -1, None
     try:
-        position = 0
-        demux = container.demux(stream)
-        if chunk.start > 0:
-            first = None
-            try:
+        if chunk.start:
+            with contextlib.suppress(*AV_ERRORS):
                 container.seek(chunk.start_pts, stream=stream, backward=True, any_frame=False)
                 demux = container.demux(stream)
                 first = next((p for p in demux if p.size), None)
                 index = probe.frame_index(None if first is None else first.pts)
-                position = -1 if index is None else int(probe.decode_order[index])
-            except AV_ERRORS:
-                position = -1
-            if not 0 <= position <= chunk.start:  # unverifiable or past the start: count from the top
+                if index is not None:
+                    position = int(probe.decode_order[index])
+            if 0 <= position <= chunk.start and first is not None:
+                demux = itertools.chain([first], demux)
+            else:  # unverifiable or past the start: count from the top
                 container.close()
                 container = av.open(os.fspath(path))
-                stream = container.streams.video[0]
-                demux, position = container.demux(stream), 0
-            else:
-                demux = itertools.chain([first], demux)
+        if demux is None:
+            demux, position = container.demux(container.streams.video[0]), 0
     except BaseException:
         container.close()
         raise
@@ -439,6 +439,49 @@ def _decode_packets(
     return True
 
 
+def put_until_stopped(q: queue.Queue, item: tuple[str, Any], stop: threading.Event) -> bool:
+    """Put ``item`` into the bounded queue ``q``, waiting while it is full; False once ``stop`` is set."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.05)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def pump_batches(
+    make: Callable[[], Iterator[list[DecodedFrame]]],
+    put: Callable[[tuple[str, Any]], bool],
+    report: DecodeReport,
+    on_put: Callable[[], None] | None = None,
+) -> bool:
+    """A decode worker's loop: ``put(("batch", b))`` every batch of ``make()`` (``on_put`` after each),
+    ``put(("error", exc))`` on an exception; closes the batches (their container, in this thread) and
+    sets ``report.decode_seconds`` to the time spent producing them. True when every batch went out."""
+    busy, batches = 0.0, None
+    try:
+        t0 = time.perf_counter()
+        batches = make()
+        for batch in batches:
+            busy += time.perf_counter() - t0
+            if not put(("batch", batch)):
+                return False
+            if on_put is not None:
+                on_put()
+            t0 = time.perf_counter()
+        busy += time.perf_counter() - t0
+        return True
+    except BaseException as exc:  # handed to the consumer, which re-raises it
+        put(("error", exc))
+        return False
+    finally:
+        if batches is not None:
+            with contextlib.suppress(Exception):
+                batches.close()  # type: ignore[attr-defined]
+        report.decode_seconds = busy - report.ledger_wait_seconds
+
+
 class DecodeThread:
     """Runs a batch iterator in a daemon thread, feeding a bounded queue (decode overlaps the consumer).
 
@@ -462,33 +505,16 @@ class DecodeThread:
         self._thread = threading.Thread(target=self._work, name="codec-decode", daemon=True)
 
     def _put(self, item: tuple[str, Any]) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return put_until_stopped(self._queue, item, self._stop)
+
+    def _queued(self) -> None:
+        if self._backlog is not None:
+            self._backlog.queued += 1
 
     def _work(self) -> None:
-        busy = 0.0
         try:
-            t0 = time.perf_counter()
-            for batch in self._batches:
-                busy += time.perf_counter() - t0
-                if not self._put(("batch", batch)):
-                    break
-                if self._backlog is not None:
-                    self._backlog.queued += 1
-                t0 = time.perf_counter()
-            else:
-                busy += time.perf_counter() - t0
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            self._put(("error", exc))
+            pump_batches(lambda: self._batches, self._put, self._report, on_put=self._queued)
         finally:
-            with contextlib.suppress(Exception):  # closes the container (in this thread)
-                self._batches.close()  # type: ignore[attr-defined]
-            self._report.decode_seconds = busy - self._report.ledger_wait_seconds
             self._put(("done", None))
 
     def __iter__(self) -> Iterator[list[DecodedFrame]]:

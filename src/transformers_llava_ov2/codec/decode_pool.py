@@ -13,13 +13,12 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..video.container import ONE_PASS_ERROR_POLICY
 from .chunks import DecodeChunk
-from .decode import DecodedFrame, DecodeReport
+from .decode import DecodedFrame, DecodeReport, pump_batches, put_until_stopped
 
 __all__ = ["ChunkDecoder", "ChunkPool", "decode_chunks"]
 
@@ -109,15 +108,6 @@ class ChunkPool:
             for i in range(self._workers)
         ]
 
-    def _put(self, q: queue.Queue, item: tuple[str, Any]) -> bool:
-        while not self._stop.is_set():
-            try:
-                q.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
     def _claim(self) -> int | None:
         with self._cond:
             while not self._stop.is_set() and self._next < len(self._chunks):
@@ -130,24 +120,13 @@ class ChunkPool:
     def _work(self) -> None:
         while (j := self._claim()) is not None:
             q, part = self._queues[j], self._parts[j]
-            batches: Iterator[list[DecodedFrame]] = iter(())
-            busy, t0 = 0.0, time.perf_counter()
-            try:
-                batches = self._decode(self._chunks[j], part)
-                for batch in batches:
-                    busy += time.perf_counter() - t0
-                    if not self._put(q, ("batch", batch)):
-                        return
-                    t0 = time.perf_counter()
-                busy += time.perf_counter() - t0
-            except BaseException as exc:  # handed to the consumer, which re-raises it
-                self._put(q, ("error", exc))
+
+            def put(item: tuple[str, Any], q: queue.Queue = q) -> bool:
+                return put_until_stopped(q, item, self._stop)
+
+            if not pump_batches(lambda j=j, part=part: self._decode(self._chunks[j], part), put, part):
                 return
-            finally:
-                with contextlib.suppress(Exception):  # closes the container (in this thread)
-                    batches.close()  # type: ignore[attr-defined]
-                part.decode_seconds = busy - part.ledger_wait_seconds
-            if not self._put(q, ("done", None)):
+            if not put(("done", None)):
                 return
 
     def __iter__(self) -> Iterator[list[DecodedFrame]]:
