@@ -108,6 +108,32 @@ def test_residual_kernel_equals_numpy_in_every_prediction_mode(h264_b_clip):
             np.testing.assert_array_equal(a, mc_residual(cur, *refs, field, kernels="numba"))
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_residual_kernel_equals_numpy_on_block_runs_of_whole_and_fractional_vectors(seed):
+    """Runs of pixels sharing a vector (the kernel's run path): zero, whole-pixel and fractional vectors,
+    runs reaching over every border, L1 coverage with holes."""
+    rng = np.random.default_rng(seed)
+    h, w = int(rng.integers(9, 70)), int(rng.integers(9, 90))
+    m = 40
+    whole = rng.integers(-25, 26, size=(2, m)).astype(np.float32)
+    frac = (whole + rng.choice([0.0, 0.25, 0.5, -0.75, 0.125], size=(2, m))).astype(np.float32)
+    kind = rng.integers(0, 3, size=m)  # zero / whole / fractional
+    vx = np.where(kind == 0, 0, np.where(kind == 1, whole[0], frac[0])).astype(np.float32)
+    vy = np.where(kind == 0, 0, np.where(kind == 1, whole[1], frac[1])).astype(np.float32)
+    vx, vy = np.concatenate([vx, [0]]).astype(np.float32), np.concatenate([vy, [0]]).astype(np.float32)
+    by, bx = int(rng.integers(1, 8)), int(rng.integers(1, 12))  # block grid: horizontal runs up to bx
+    grid = rng.integers(0, m, size=(2, -(-h // by), -(-w // bx)))
+    owner = np.stack([np.kron(g, np.ones((by, bx), np.int64))[:h, :w].reshape(-1) for g in grid])
+    owner[1][rng.random(h * w) < 0.2] = m  # L1 holes ("no vector")
+    owner[0][rng.random(h * w) < 0.1] = m
+    pixels = np.stack([np.bincount(o, minlength=m + 1) for o in owner])
+    field = MotionField(vx, vy, owner, pixels, (h, w), True)
+    cur, past, fut = (rng.integers(0, 256, size=(h, w), dtype=np.uint8) for _ in range(3))
+    for refs in ((past, fut), (past, None), (None, fut)):
+        a = mc_residual(cur, *refs, field, kernels="numpy")
+        np.testing.assert_array_equal(a, mc_residual(cur, *refs, field, kernels="numba"))
+
+
 # ---------------------------------------------------------------------------------------------- statistics
 @pytest.mark.parametrize("seed", range(10))
 def test_order_statistics_kernel_equals_numpy(seed):
