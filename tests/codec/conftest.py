@@ -141,7 +141,7 @@ def annexb_clip(tmp_path_factory, h264_b_clip) -> Path:
     return out
 
 
-def working_copy_signals(clip_path, cands, convert):
+def working_copy_signals(clip_path, cands, convert_rgb):
     """``iter_frame_signals`` of ``cands`` at analysis size 32x48 with a 64x96 working copy."""
     from transformers_llava_ov2.codec.probe import probe_video
     from transformers_llava_ov2.codec.signals import DecodeReport, iter_frame_signals
@@ -155,7 +155,7 @@ def working_copy_signals(clip_path, cands, convert):
             (32, 48),
             use_mvs=True,
             report=DecodeReport(),
-            convert=convert,
+            convert_rgb=convert_rgb,
             work_hw=(64, 96),
         )
     )

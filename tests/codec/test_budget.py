@@ -17,7 +17,6 @@ from transformers_llava_ov2.codec.canvas import (
 from transformers_llava_ov2.codec.config import CodecConfig
 from transformers_llava_ov2.codec.gop import plan_gops, plan_groups
 from transformers_llava_ov2.codec.pipeline import tokenize_video
-from transformers_llava_ov2.codec.pixels import RgbImage
 from transformers_llava_ov2.codec.probe import probe_video
 from transformers_llava_ov2.codec.saliency import frame_activity, global_motion, motion_magnitude
 from transformers_llava_ov2.video.synthetic_events import JumpClipSpec, write_jump_clip
@@ -240,9 +239,7 @@ def _members(activities, bad=()):
     good = FrameQuality(False, False, 100.0, 20.0, 0.0)
     black = FrameQuality(True, False, 0.0, 0.0, 0.0)
     return [
-        Candidate(
-            i, i / 25, 0, np.zeros(4), black if i in bad else good, RgbImage(np.zeros((1, 1, 3), np.uint8)), a
-        )
+        Candidate(i, i / 25, 0, np.zeros(4), black if i in bad else good, np.zeros((1, 1, 3), np.uint8), a)
         for i, a in enumerate(activities)
     ]
 

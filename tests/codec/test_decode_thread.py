@@ -77,7 +77,7 @@ def test_signals_identical_and_in_display_order(h264_b_clip):
     _wait_no_decode_thread()
 
 
-def test_convert_replaces_the_frame_and_gets_the_working_copy(h264_b_clip):
+def test_convert_rgb_replaces_the_frame_and_gets_the_working_copy(h264_b_clip):
     cands = np.arange(0, probe_video(h264_b_clip.path).total_frames, 5)
     seen: list[tuple[int, int, str]] = []
 
@@ -88,7 +88,7 @@ def test_convert_replaces_the_frame_and_gets_the_working_copy(h264_b_clip):
     sigs = working_copy_signals(h264_b_clip.path, cands, to_rgb)
     assert [s.index for s in sigs] == cands.tolist()
     for s in sigs:  # RGB at the working size, luma at the analysis size
-        assert s.frame is None and s.image.shape == (64, 96, 3) and s.luma.shape == (32, 48)
+        assert s.frame is None and s.rgb.shape == (64, 96, 3) and s.luma.shape == (32, 48)
     assert set(seen) == {(64, 96, "yuv420p")}
     _wait_no_decode_thread()
 

@@ -257,7 +257,7 @@ def test_luma_and_rgb_come_from_one_working_copy(h264_b_clip):
         small = scale_to_work(scaler, frames[s.index], (64, 96))
         y = plane_u8(small, 0)[:, :96]
         assert np.array_equal(s.luma, block_mean_u8(y, 2))
-        assert np.array_equal(s.image, small.to_ndarray(format="rgb24"))
+        assert np.array_equal(s.rgb, small.to_ndarray(format="rgb24"))
 
 
 def test_work_size_must_be_an_integer_multiple_of_the_analysis_size(h264_b_clip):

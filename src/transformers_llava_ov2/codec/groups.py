@@ -19,13 +19,14 @@ from ..video_types import ROLE_I, ROLE_P
 from .canvas import (
     CanvasLayout,
     content_p_counts,
+    gather_blocks,
     i_canvas_positions,
     p_canvas_positions,
+    pack_p_canvas,
     tile_blocks,
 )
 from .config import CodecConfig
 from .gop import GroupSpec
-from .pixels import CanvasImage, gather_rgb
 from .saliency import FrameQuality
 from .selection import BlockSelection, RankedBlocks, rank_blocks
 
@@ -33,7 +34,6 @@ __all__ = [
     "Candidate",
     "GroupBuilder",
     "GroupOutput",
-    "block_pixels",
     "choose_anchor",
     "choose_blocks",
     "pack_group",
@@ -50,7 +50,7 @@ class Candidate:
     bits: int
     blocks: np.ndarray  # float64 [NB] block scores (display orientation)
     quality: FrameQuality
-    image: CanvasImage  # canvas-size pixels (display orientation), converted to RGB where a canvas needs them
+    rgb: np.ndarray  # uint8 [H, W, 3] canvas-size RGB (display orientation)
     activity: float = 0.0  # saliency.frame_activity (content allocation weight)
 
 
@@ -130,6 +130,7 @@ class GroupBuilder:
     ) -> None:
         """Keep the group's selections for 0..cap P-canvases, their block pixels and its weight."""
         lay = self.layout
+        s = lay.merge_size * lay.patch_size
         selections: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0, np.int64), np.zeros(0, np.int64))]
         by_index = {c.index: c for c in members}
         act = np.asarray([c.activity for c in pool], dtype=np.float64)
@@ -145,11 +146,14 @@ class GroupBuilder:
                 selections.append((frames, blocks))
         nb = lay.blocks_per_canvas  # blocks per frame (a P-canvas holds a frame's worth)
         keys = np.unique(np.concatenate([f * nb + b for f, b in selections]))
-        store = block_pixels(by_index, keys // nb, keys % nb, lay)
+        store = np.empty((len(keys), s, s, 3), dtype=np.uint8)
+        frames_of = keys // nb
+        bounds = (np.flatnonzero(np.diff(frames_of)) + 1).tolist()  # keys are sorted: one run per frame
+        for lo, hi in zip([0, *bounds], [*bounds, len(keys)]) if len(keys) else ():
+            store[lo:hi] = gather_blocks(by_index[int(frames_of[lo])].rgb, keys[lo:hi] % nb, lay)
         activity = float(np.mean([c.activity for c in pool])) if pool else 0.0
         weight = activity * max(g.end - g.start, 0.0)
-        anchor_rgb = anchor.image.rgb()
-        self.deferred.append(_Deferred(g, anchor.index, anchor_rgb, weight, selections, keys, store))
+        self.deferred.append(_Deferred(g, anchor.index, anchor.rgb, weight, selections, keys, store))
 
     def close(self) -> np.ndarray | None:
         """Content allocation: share ``layout.total_p`` among the deferred groups by weight and pack
@@ -295,22 +299,6 @@ def _full_canvases(
     return frame_ids[order], blk[order]
 
 
-def block_pixels(
-    by_index: dict[int, Candidate], frames: np.ndarray, blocks: np.ndarray, layout: CanvasLayout
-) -> np.ndarray:
-    """``uint8 [len, s, s, 3]`` pixels of merge block ``blocks[i]`` of candidate ``frames[i]``, all converted
-    together (:func:`~.pixels.gather_rgb`)."""
-    frames = np.asarray(frames, dtype=np.int64)
-    blocks = np.asarray(blocks, dtype=np.int64)
-    order = np.argsort(frames, kind="stable")
-    ids, starts = np.unique(frames[order], return_index=True)
-    runs = np.split(blocks[order], starts[1:]) if len(order) else []
-    px = gather_rgb([by_index[f].image for f in ids.tolist()], runs, layout)
-    out = np.empty_like(px)
-    out[order] = px
-    return out
-
-
 def pack_group(
     g: GroupSpec,
     anchor: Candidate,
@@ -320,12 +308,18 @@ def pack_group(
     layout: CanvasLayout,
 ) -> GroupOutput:
     """The group's I-canvas (the anchor frame) and its P-canvases of ``B`` chosen blocks each."""
-    n = len(chosen_blocks) // layout.blocks_per_canvas * layout.blocks_per_canvas
-    frames, blocks = chosen_frames[:n], chosen_blocks[:n]
+    B = layout.blocks_per_canvas
+    by_index = {c.index: c for c in members}
+    needed = {anchor.index, *chosen_frames.tolist()}
+    rgbs = {i: by_index[i].rgb for i in needed}
     out = GroupOutput(spec=g, anchor=anchor.index)
-    out.canvases.append(anchor.image.rgb())
+    out.canvases.append(rgbs[anchor.index])
     out.positions.append(i_canvas_positions(anchor.index, layout.grid_hw))
     out.roles.append(ROLE_I)
-    by_index = {c.index: c for c in members}
-    _append_p_canvases(out, frames, blocks, layout, block_pixels(by_index, frames, blocks, layout))
+    for p in range(len(chosen_blocks) // B):
+        sl = slice(p * B, (p + 1) * B)
+        canvas, pos = pack_p_canvas(rgbs, chosen_frames[sl], chosen_blocks[sl], layout)
+        out.canvases.append(canvas)
+        out.positions.append(pos)
+        out.roles.append(ROLE_P)
     return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -21,7 +22,7 @@ from typing import Any
 
 import av
 import numpy as np
-from av.video.reformatter import VideoReformatter
+from av.video.reformatter import ColorRange, VideoReformatter
 
 from ..errors import VideoDecodeError
 from ..video.container import AV_ERRORS
@@ -33,7 +34,6 @@ from .config import CodecConfig, with_overrides
 from .gop import GopPlan, GroupSpec, plan_gops, plan_groups
 from .groups import Candidate, GroupBuilder, GroupOutput
 from .kernels import use_numba
-from .pixels import CanvasImage, keep_pixels
 from .probe import StreamProbe, probe_video
 from .saliency import frame_block_scores, frame_quality, letterbox_mask
 from .signals import DecodeReport, FrameSignals, iter_frame_signals
@@ -228,11 +228,23 @@ def _reencoded_source(ctx: _Context, out: Path, backend: dict[str, Any]) -> _Mot
     return None
 
 
-def _work_image(ctx: _Context) -> Callable[[av.VideoFrame], CanvasImage]:
-    """``canvas-size working copy -> CanvasImage``: its planar YUV, owned, converted to RGB only when its
-    group is packed (:func:`~.pixels.keep_pixels`; memory: docs/codec.md, "3. Signals")."""
+def _rgb_converter(ctx: _Context) -> Callable[[av.VideoFrame], np.ndarray]:
+    """``canvas-size frame -> uint8 [H, W, 3]`` RGB in display orientation: a no-scale swscale conversion
+    of the working copy the signal pass already made (one swscale context per calling thread: the decode
+    thread converts too while the consumer is behind)."""
+    local = threading.local()
     rot_k = ctx.rot_k
-    return lambda small: keep_pixels(small, rot_k)
+
+    def to_rgb(small: av.VideoFrame) -> np.ndarray:
+        rgb_fmt = getattr(local, "fmt", None)
+        if rgb_fmt is None:
+            rgb_fmt = local.fmt = VideoReformatter()
+        # the working copy is full range (signals.scale_to_work); one swscale thread (the other decodes)
+        img = rgb_fmt.reformat(small, format="rgb24", src_color_range=ColorRange.JPEG, threads=1)
+        arr = img.to_ndarray()
+        return np.ascontiguousarray(np.rot90(arr, rot_k)) if rot_k else arr
+
+    return to_rgb
 
 
 def _run(ctx: _Context, src: _MotionSource, stages: dict[str, float], backend: dict[str, Any]) -> CodecTokens:
@@ -250,8 +262,8 @@ def _run(ctx: _Context, src: _MotionSource, stages: dict[str, float], backend: d
         report=report,
         thread_type=cfg.thread_type,
         decode_thread=cfg.decode_thread,
-        # the working copy's own YUV instead of the decoded frame (RGB only where a canvas needs it)
-        convert=_work_image(ctx),
+        # canvas-size RGB on arrival instead of the decoded frame (memory: docs/codec.md, "3. Signals")
+        convert_rgb=_rgb_converter(ctx),
         work_hw=ctx.coded_canvas,  # one area scale per frame: luma, thumbnail and RGB all come from it
         kernels=cfg.kernels,
         decode_workers=cfg.decode_workers,
@@ -374,8 +386,8 @@ class _SignalConsumer:
         blocks = np.ascontiguousarray(blocks).reshape(-1)
         probe = ctx.probe
         bits = int(8 * probe.sizes[sig.index]) if sig.index < probe.total_frames else sig.bits
-        assert sig.image is not None
-        return Candidate(sig.index, sig.time, bits, blocks, quality, sig.image, activity)
+        assert sig.rgb is not None
+        return Candidate(sig.index, sig.time, bits, blocks, quality, sig.rgb, activity)
 
     def finish(self) -> None:
         """Finish the groups still open after the last signal."""

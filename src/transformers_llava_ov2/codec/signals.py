@@ -87,9 +87,9 @@ class FrameSignals:
         motion: the motion field (:class:`~.motion.MotionField`, vector table and owner map) or ``None``
             when the frame carries no vectors; :attr:`flow` is its dense form.
         frame: the frame scaled to the working size (:func:`scale_to_work`); ``None`` when
-            :func:`iter_frame_signals` was given ``convert`` (then ``image`` holds its result).
+            :func:`iter_frame_signals` was given ``convert_rgb`` (then ``rgb`` holds its result).
         thumb_rgb: ``uint8 [th, tw, 3]`` small RGB thumbnail (bad-frame test).
-        image: ``convert(frame)`` (e.g. the tokenizer's :class:`~.pixels.WorkImage`) or ``None``.
+        rgb: ``convert_rgb(frame)`` or ``None``.
     """
 
     index: int
@@ -101,7 +101,7 @@ class FrameSignals:
     motion: MotionField | None
     frame: Any
     thumb_rgb: np.ndarray
-    image: Any = None
+    rgb: np.ndarray | None = None
 
     @property
     def flow(self) -> np.ndarray | None:
@@ -140,8 +140,8 @@ class _Converted:
 
     motion: MotionField | None
     thumb: np.ndarray
-    image: Any
-    frame: Any  # the scaled frame, kept only without ``convert`` (for the caller)
+    rgb: np.ndarray | None
+    frame: Any  # the decoded frame, kept only without ``convert_rgb`` (for the caller)
     has_mvs: bool
 
 
@@ -209,7 +209,7 @@ class _FrameConverter:
 
     Pure per frame: it reads only immutable sizes and per-thread swscale contexts, so it runs in the
     decode thread (``decode_batches(convert=...)``, while the consumer is behind) or in the consumer; the
-    results are the same. ``convert`` must be safe to call from both threads.
+    results are the same. ``convert_rgb`` must be safe to call from both threads.
     """
 
     def __init__(
@@ -218,7 +218,7 @@ class _FrameConverter:
         analysis_hw: tuple[int, int],
         work_hw: tuple[int, int],
         thumb_width: int,
-        convert: Callable[[av.VideoFrame], Any] | None,
+        convert_rgb: Callable[[av.VideoFrame], np.ndarray] | None,
         kernels: str = "auto",
     ):
         self.cand_set = cand_set
@@ -228,7 +228,7 @@ class _FrameConverter:
         self.ds = work_hw[0] // self.ah
         self.thumb_width = thumb_width
         self.th = max(2, round(thumb_width * self.ah / max(self.aw, 1)))
-        self.convert = convert
+        self.convert_rgb = convert_rgb
         self._local = threading.local()  # swscale contexts are per thread (not safe to share)
 
     def _formatters(self) -> tuple[VideoReformatter, VideoReformatter]:
@@ -251,9 +251,9 @@ class _FrameConverter:
             )
         ev.mvs = None
         thumb = thumbnail_rgb(small, self.thumb_width, self.th, thumb_fmt, kernels=self.kernels)
-        image = None if self.convert is None else self.convert(small)
-        kept = small if self.convert is None else None
-        ev.data = _Converted(motion, thumb, image, kept, has_mvs)
+        rgb = None if self.convert_rgb is None else self.convert_rgb(small)
+        kept = small if self.convert_rgb is None else None
+        ev.data = _Converted(motion, thumb, rgb, kept, has_mvs)
 
 
 class _SignalAssembler:
@@ -273,7 +273,7 @@ class _SignalAssembler:
         use_mvs: bool,
         report: DecodeReport,
         thumb_width: int,
-        convert: Callable[[av.VideoFrame], Any] | None,
+        convert_rgb: Callable[[av.VideoFrame], np.ndarray] | None,
         kernels: str = "auto",
     ):
         self.probe = probe
@@ -288,7 +288,9 @@ class _SignalAssembler:
                     self.needed_by[r] = self.needed_by.get(r, 0) + 1
         self.need_luma = self.cand_set | set(self.needed_by)
         self.last_needed = max(self.need_luma)
-        self.converter = _FrameConverter(self.cand_set, analysis_hw, work_hw, thumb_width, convert, kernels)
+        self.converter = _FrameConverter(
+            self.cand_set, analysis_hw, work_hw, thumb_width, convert_rgb, kernels
+        )
         self.lumas: dict[int, np.ndarray] = {}
         self.pending: deque[_Arrived] = deque()  # candidates in display order waiting for data
         self.cand_set_open = set(self.cand_set)
@@ -350,7 +352,7 @@ class _SignalAssembler:
             motion=data.motion,
             frame=data.frame,
             thumb_rgb=data.thumb,
-            image=data.image,
+            rgb=data.rgb,
         )
 
 
@@ -378,7 +380,7 @@ def iter_frame_signals(
     index_by_order: bool = False,
     thumb_width: int = 64,
     decode_thread: bool = True,
-    convert: Callable[[av.VideoFrame], Any] | None = None,
+    convert_rgb: Callable[[av.VideoFrame], np.ndarray] | None = None,
     work_hw: tuple[int, int] | None = None,
     kernels: str = "auto",
     decode_workers: int = 1,
@@ -398,8 +400,8 @@ def iter_frame_signals(
         decode_thread: demux and decode in a background thread (bounded look-ahead) while this generator
             and its consumer compute signals; ``False`` runs everything in the calling thread. The
             results are the same.
-        convert: applied to every candidate's working-size frame (:func:`scale_to_work`) on arrival
-            (``FrameSignals.image``; ``FrameSignals.frame`` is then ``None``); it must copy what it keeps. With ``decode_thread`` it may
+        convert_rgb: applied to every candidate's working-size frame (:func:`scale_to_work`) on arrival
+            (``FrameSignals.rgb``; ``FrameSignals.frame`` is then ``None``). With ``decode_thread`` it may
             run in either thread, so it must be thread-safe (e.g. one swscale context per thread). Without
             it the frame is handed to the caller; on damaged streams the decoded pixels can then depend on
             how long the caller keeps frames (see ``ReleaseLedger``).
@@ -407,7 +409,7 @@ def iter_frame_signals(
             times one integer on both axes; the canvas size for the tokenizer); ``None``: ``analysis_hw``.
         kernels: ``CodecConfig.kernels`` (numba or numpy motion field and residual; same results).
         decode_workers: decoders running at once on the stream's decode chunks (:mod:`.chunks`; used
-            with ``decode_thread`` and ``convert``); the results do not depend on it.
+            with ``decode_thread`` and ``convert_rgb``); the results do not depend on it.
 
     Decoding errors are recorded in ``report`` and decoding goes on with the next packet; candidates that
     never arrive are skipped.
@@ -424,7 +426,7 @@ def iter_frame_signals(
         use_mvs=use_mvs,
         report=report,
         thumb_width=thumb_width,
-        convert=convert,
+        convert_rgb=convert_rgb,
         kernels=kernels,
     )
     ledger = ReleaseLedger()
@@ -437,7 +439,7 @@ def iter_frame_signals(
         thread_type=thread_type,
         index_by_order=index_by_order,
         decode_thread=decode_thread,
-        decode_workers=decode_workers if convert is not None else 1,
+        decode_workers=decode_workers if convert_rgb is not None else 1,
     )
     yield from _signals(source, asm, ledger, report)
 
@@ -462,7 +464,7 @@ def _decoded_batches(
     pooled = decode_thread and decode_workers > 1 and len(chunks) > 1
     backlog = Backlog() if decode_thread and not pooled else None
     # with a decode thread, frames are converted there while this consumer is behind (always when pooled)
-    convert = asm.converter if asm.converter.convert is not None and decode_thread else None
+    convert = asm.converter if asm.converter.convert_rgb is not None and decode_thread else None
 
     def decode(chunk: DecodeChunk, part: DecodeReport) -> Iterator[list[DecodedFrame]]:
         return decode_batches(
