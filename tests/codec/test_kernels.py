@@ -134,6 +134,23 @@ def test_residual_kernel_equals_numpy_on_block_runs_of_whole_and_fractional_vect
         np.testing.assert_array_equal(a, mc_residual(cur, *refs, field, kernels="numba"))
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_block_mean_kernel_equals_numpy_on_padded_planes(seed):
+    """The 2x2 analysis luma: strided views of padded planes (as ``plane_u8`` gives), ties at .5, extremes."""
+    from transformers_llava_ov2.codec.signals import block_mean_u8
+
+    rng = np.random.default_rng(seed)
+    h, w = 2 * int(rng.integers(1, 60)), 2 * int(rng.integers(1, 90))
+    padded = rng.integers(0, 256, size=(h, w + int(rng.integers(0, 40))), dtype=np.uint8)
+    if seed == 1:
+        padded[:] = rng.choice([0, 1, 254, 255], size=padded.shape)
+    plane = padded[:, :w]
+    a = block_mean_u8(plane, 2, kernels="numpy")
+    b = block_mean_u8(plane, 2, kernels="numba")
+    assert a.shape == (h // 2, w // 2)
+    np.testing.assert_array_equal(a, b)
+
+
 # ---------------------------------------------------------------------------------------------- statistics
 @pytest.mark.parametrize("seed", range(10))
 def test_order_statistics_kernel_equals_numpy(seed):

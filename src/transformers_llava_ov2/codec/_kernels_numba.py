@@ -369,3 +369,20 @@ def thumbnail_nb(y_buf, u_buf, v_buf, y_idx, u_idx, v_idx, h, w, full, k_y, k_c,
         out[p // w, p % w, 1] = np.uint8(min(max(g + half, zero), top))
         out[p // w, p % w, 2] = np.uint8(min(max(b + half, zero), top))
     return out
+
+
+@jit
+def block_mean2_nb(plane):
+    h, w = plane.shape[0] // 2, plane.shape[1] // 2
+    out = np.empty((h, w), dtype=np.uint8)
+    for y in range(h):
+        r0, r1, dst = plane[2 * y], plane[2 * y + 1], out[y]
+        for x in range(w):
+            s = (
+                np.uint16(r0[2 * x])
+                + np.uint16(r0[2 * x + 1])
+                + np.uint16(r1[2 * x])
+                + np.uint16(r1[2 * x + 1])
+            )
+            dst[x] = np.uint8((s + 2) >> 2)
+    return out

@@ -9,6 +9,8 @@ signal work run in parallel instead of taking turns on the GIL):
 * :func:`saliency_blocks`: residual normalisation, fusion with the motion table, letterbox mask and the
   patch / merge-block sums (the rules of :mod:`.saliency`: ``_residual_map``, ``fuse_saliency``,
   ``block_scores``);
+* :func:`block_mean2`: the analysis luma, the rounded mean of each 2 x 2 block of the working copy's Y
+  plane (the rule of :func:`~.signals.block_mean_u8` for ``analysis_downsample=2``);
 * :func:`magnitude_table` and :func:`weighted_order_stats` (the median-compensated magnitude table and
   its P95), :func:`residual_scale` (the
   residual's value counts and P95), :func:`quality_sums` and :func:`thumbnail` (the bad-frame test).
@@ -34,6 +36,7 @@ import numpy as np
 __all__ = [
     "KERNEL_CHOICES",
     "KernelChoice",
+    "block_mean2",
     "magnitude_table",
     "motion_cells",
     "numba_available",
@@ -235,3 +238,9 @@ def saliency_blocks(
         patch,
         merge,
     )
+
+
+def block_mean2(plane: np.ndarray) -> np.ndarray:
+    """``uint8 [H/2, W/2]`` ``(sum + 2) // 4`` of each 2 x 2 block of ``plane`` (``uint8 [H, W]``, even
+    sides, any row stride): :func:`~.signals.block_mean_u8` with ``ds = 2``."""
+    return _compiled().block_mean2_nb(plane)
