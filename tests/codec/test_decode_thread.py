@@ -212,3 +212,13 @@ def test_conversion_in_either_thread_gives_identical_tokens(h264_b_clip, monkeyp
     else:
         assert seen["loop"] == 0
     _wait_no_decode_thread()
+
+
+def test_the_consumer_counts_as_behind_from_half_the_queue():
+    """The decode thread (the busier one on decode-bound clips) converts only once half of its queue waits."""
+    backlog = decode.Backlog()
+    assert decode.Backlog.BEHIND == decode._QUEUE_BATCHES // 2
+    backlog.queued = decode._QUEUE_BATCHES // 2 - 1
+    assert not backlog.consumer_behind()
+    backlog.queued += 1
+    assert backlog.consumer_behind()

@@ -109,8 +109,11 @@ class Backlog:
     has time for it. Which thread converts a frame does not change any result.
     """
 
-    #: queued batches from which the consumer counts as behind
-    BEHIND = 2
+    #: queued batches (of at most ``_QUEUE_BATCHES = 8``) from which the consumer counts as behind: half
+    #: the queue. Measured (docs/codec.md, § Performance): 2 made the decode thread convert on short jitter
+    #: although it is the busier thread on decode-bound clips (1-3 % slower there); 8 (a full queue) left a
+    #: consumer-bound run (every frame a candidate) 7 % slower
+    BEHIND = 4
 
     def __init__(self) -> None:
         self.queued = 0  # updated by DecodeThread (single int updates, read without a lock)
