@@ -26,8 +26,6 @@ def _run_packets(packets: list[_Packet]) -> tuple[decode.DecodeReport, bool]:
     loop = decode._DecodeLoop(
         SimpleNamespace(frame_index=lambda pts: None),  # type: ignore[arg-type]
         set(),
-        set(),
-        use_mvs=False,
         report=report,
         index_by_order=False,
         ledger=decode.ReleaseLedger(),

@@ -94,10 +94,10 @@ def test_convert_rgb_replaces_the_frame_and_gets_the_working_copy(h264_b_clip):
 
 
 def test_error_in_decode_thread_propagates(h264_b_clip, monkeypatch):
-    def boom(frame):
+    def boom(self, frame):
         raise RuntimeError("boom in the decode thread")
 
-    monkeypatch.setattr(decode, "_motion_vectors", boom)
+    monkeypatch.setattr(decode._DecodeLoop, "handle", boom)
     with pytest.raises(RuntimeError, match="boom in the decode thread"):
         tokenize_video(h264_b_clip.path)
     _wait_no_decode_thread()

@@ -42,6 +42,7 @@ __all__ = [
     "FrameConverter",
     "ReleaseLedger",
     "decode_batches",
+    "motion_vectors",
     "open_chunk",
     "pump_batches",
     "put_until_stopped",
@@ -63,11 +64,11 @@ class DecodeReport:
     candidates_emitted: int = 0
     convert_seconds: float = 0.0  # consumer: signals of candidates (motion field, thumbnail, residual)
     wait_seconds: float = 0.0  # consumer: waiting for decoded frames
-    decode_seconds: float = 0.0  # decode thread: demux, decode, vector extraction (overlapped)
+    decode_seconds: float = 0.0  # decode thread: demux, decode, conversions done there (overlapped)
     ledger_wait_seconds: float = 0.0  # decode loop: waiting for the consumer to finish with frames
 
 
-def _motion_vectors(frame: av.VideoFrame) -> Any:
+def motion_vectors(frame: av.VideoFrame) -> Any:
     """The frame's ``MOTION_VECTORS`` side data (or ``None``).
 
     ``frame.side_data`` caches a container that points back at the frame: a reference cycle that keeps
@@ -86,16 +87,15 @@ def _motion_vectors(frame: av.VideoFrame) -> Any:
 class DecodedFrame:
     """One decoded frame as the decode loop hands it over (display order of the decoder output).
 
-    ``frame`` is set only for frames whose luma is needed (candidates and their references), ``mvs``
-    (the exported motion vectors) only for candidates. With a :data:`FrameConverter` the decode loop
-    fills ``luma`` (and, for candidates, ``data``) itself and hands over no frame (``frame is None``);
-    otherwise the consumer converts ``frame``.
+    ``frame`` is set only for frames whose luma is needed (candidates and their references). With a
+    :data:`FrameConverter` the decode loop fills ``luma`` (and, for candidates, ``data``: the motion
+    field from the frame's exported vectors, :func:`motion_vectors`) itself and hands over no frame
+    (``frame is None``); otherwise the consumer converts ``frame``.
     """
 
     index: int
     last_index: int
     luma: np.ndarray | None = None
-    mvs: np.ndarray | None = None
     frame: Any = None
     data: Any = None
     seq: int = -1  # hand-over number (ReleaseLedger receipt) of a frame with data
@@ -190,17 +190,15 @@ class _DecodeLoop:
     """State of one decode pass: the batch being filled and the frames held until their release.
 
     The frames whose luma is needed (``need_luma``: candidates and references) are handed over in
-    :class:`DecodedFrame` events, with the motion vectors of candidates (``cand_set``); the others only
-    advance the frame counter. Fills ``report``'s ``frames_decoded`` and ``last_index``.
+    :class:`DecodedFrame` events; the others only advance the frame counter. Fills ``report``'s
+    ``frames_decoded`` and ``last_index``.
     """
 
     def __init__(
         self,
         probe: StreamProbe,
-        cand_set: set[int],
         need_luma: set[int],
         *,
-        use_mvs: bool,
         report: DecodeReport,
         index_by_order: bool,
         ledger: ReleaseLedger,
@@ -210,9 +208,7 @@ class _DecodeLoop:
         self.frame_index = probe.frame_index
         self.convert = convert
         self.backlog = backlog
-        self.cand_set = cand_set
         self.need_luma = need_luma
-        self.use_mvs = use_mvs
         self.report = report
         self.index_by_order = index_by_order
         self.ledger = ledger
@@ -250,10 +246,6 @@ class _DecodeLoop:
             return len(self.batch) >= _BATCH_FRAMES
         ev.seq = self.ledger.issue()
         self.held.append((self.step + _RELEASE_LAG, ev.seq, frame))
-        if idx in self.cand_set and self.use_mvs:
-            sd = _motion_vectors(frame)
-            if sd is not None:
-                ev.mvs = sd.to_ndarray()
         if self.convert is not None and (self.backlog is None or self.backlog.consumer_behind()):
             self.convert(ev, frame)  # converted here: the consumer never holds the frame
             self.ledger.ack(ev.seq)
@@ -270,7 +262,6 @@ class _DecodeLoop:
 def decode_batches(
     path: str | os.PathLike,
     probe: StreamProbe,
-    cand_set: set[int],
     need_luma: set[int],
     last_needed: int,
     *,
@@ -286,8 +277,8 @@ def decode_batches(
     """Demux and decode ``path`` (or one :class:`~.chunks.DecodeChunk` of it, in a fresh decoder) once;
     yield the decoded frames in batches (decoder output order).
 
-    Hands over the frames whose luma is needed (candidates and references) with the motion vectors of
-    candidates, converted by ``convert`` in this loop when given (only while ``backlog`` says the
+    Hands over the frames whose luma is needed (candidates and references; with ``use_mvs`` they carry
+    their exported motion vectors, :func:`motion_vectors`), converted by ``convert`` in this loop when given (only while ``backlog`` says the
     consumer is behind, if given); the rest only advance the frame counter. Handed-over frames are
     released on a fixed schedule once ``ledger`` has their receipt (the same schedule with or without
     ``convert``). Decode errors are recorded in ``report``.
@@ -308,9 +299,7 @@ def decode_batches(
         return
     loop = _DecodeLoop(
         probe,
-        cand_set,
         need_luma,
-        use_mvs=use_mvs,
         report=report,
         index_by_order=index_by_order,
         ledger=ledger,

@@ -41,7 +41,15 @@ from av.video.reformatter import ColorRange, VideoReformatter
 
 from .bitstream import PICT_B, PICT_I
 from .chunks import DecodeChunk, plan_chunks
-from .decode import Backlog, DecodedFrame, DecodeReport, DecodeThread, ReleaseLedger, decode_batches
+from .decode import (
+    Backlog,
+    DecodedFrame,
+    DecodeReport,
+    DecodeThread,
+    ReleaseLedger,
+    decode_batches,
+    motion_vectors,
+)
 from .decode_pool import ChunkPool, decode_chunks
 from .kernels import block_mean2, use_numba
 from .motion import (
@@ -225,8 +233,10 @@ class _FrameConverter:
         thumb_width: int,
         convert_rgb: Callable[[av.VideoFrame], np.ndarray] | None,
         kernels: str = "auto",
+        use_mvs: bool = True,
     ):
         self.cand_set = cand_set
+        self.use_mvs = use_mvs
         self.kernels = kernels
         self.ah, self.aw = analysis_hw
         self.work_hw = work_hw
@@ -249,12 +259,11 @@ class _FrameConverter:
         if ev.index not in self.cand_set:
             return
         motion = None
-        has_mvs = ev.mvs is not None and len(ev.mvs) > 0
+        sd = motion_vectors(frame) if self.use_mvs else None
+        mvs = sd.to_ndarray() if sd is not None else None
+        has_mvs = mvs is not None and len(mvs) > 0
         if has_mvs:
-            motion = sample_motion(
-                ev.mvs, frame.height, frame.width, (self.ah, self.aw), kernels=self.kernels
-            )
-        ev.mvs = None
+            motion = sample_motion(mvs, frame.height, frame.width, (self.ah, self.aw), kernels=self.kernels)
         thumb = thumbnail_rgb(small, self.thumb_width, self.th, thumb_fmt, kernels=self.kernels)
         rgb = None if self.convert_rgb is None else self.convert_rgb(small)
         kept = small if self.convert_rgb is None else None
@@ -294,7 +303,7 @@ class _SignalAssembler:
         self.need_luma = self.cand_set | set(self.needed_by)
         self.last_needed = max(self.need_luma)
         self.converter = _FrameConverter(
-            self.cand_set, analysis_hw, work_hw, thumb_width, convert_rgb, kernels
+            self.cand_set, analysis_hw, work_hw, thumb_width, convert_rgb, kernels, use_mvs
         )
         self.lumas: dict[int, np.ndarray] = {}
         self.pending: deque[_Arrived] = deque()  # candidates in display order waiting for data
@@ -475,7 +484,6 @@ def _decoded_batches(
         return decode_batches(
             path,
             probe,
-            asm.cand_set,
             asm.need_luma,
             asm.last_needed,
             use_mvs=use_mvs,
