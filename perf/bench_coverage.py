@@ -67,7 +67,8 @@ OFFICIAL: dict[str, object] = {
 #: codec variants: name -> CodecConfig overrides (measured against each other and against uniform frames).
 #: ``official`` = the behaviour before issue 8; ``default`` = the current defaults; every ``-x`` variant is
 #: the defaults with one option back at its official value (an ablation), ``affine`` / ``+12cand`` /
-#: ``mv_floor3`` / ``mv_floor4`` / ``res_floor8`` the alternatives that are not defaults.
+#: ``mv_floor2`` / ``mv_floor2.5`` / ``mv_floor3`` / ``mv_floor4`` / ``res_floor8`` the alternatives that
+#: are not defaults.
 VARIANTS: dict[str, dict] = {
     "official": OFFICIAL,
     "default": {},
@@ -84,6 +85,7 @@ VARIANTS: dict[str, dict] = {
     "-mv_floor": {"mv_norm_floor": 0.0},
     "-res_floor": {"res_norm_floor": 1.0},
     "-tie_break": {"tie_break": "index"},
+    "mv_floor2": {"mv_norm_floor": 2.0},  # the default before the steady-camera fix
     "mv_floor2.5": {"mv_norm_floor": 2.5},
     "mv_floor3": {"mv_norm_floor": 3.0},
     "mv_floor4": {"mv_norm_floor": 4.0},

@@ -60,3 +60,15 @@ def test_method_names_accept_ablations_comma_separated(bench):
         "affine",
     ]
     assert bench.method_names(None) == list(bench.VARIANTS)
+
+
+def test_steady_camera_subject_share_is_no_worse_than_official_at_small_budgets(bench, tmp_path):
+    """Issue 8 target on the benchmark's steady-camera clip: the defaults put at least the official share
+    of P-tokens on the subject (the motion floor, ``mv_norm_floor``, decides the 4-frame cell)."""
+    spec = bench.clip_specs(quick=True)["steady-30s"]
+    clip = write_jump_clip(tmp_path / "steady.mp4", spec)
+    tau = bench.frame_tokens(spec, CodecConfig())
+    for frames in (4, 8):
+        default = bench.measure_codec(clip, frames * tau, {})
+        official = bench.measure_codec(clip, frames * tau, bench.OFFICIAL)
+        assert default["subj"] >= official["subj"], (frames, default["subj"], official["subj"])

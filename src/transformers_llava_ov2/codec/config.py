@@ -175,7 +175,7 @@ class CodecConfig:
             ``f = mv_norm_floor / (analysis_downsample * mv_unit_div)`` (``mag``'s units). A frame whose
             whole motion is below it (shake left after compensation, encoder noise on flat areas) keeps a
             weak motion map, so its blocks rank by the residual, instead of that noise being stretched to
-            1. ``0`` = the official rule; 2 by default (``docs/codec.md``, deviation 15).
+            1. ``0`` = the official rule; 2.1 by default (``docs/codec.md``, deviation 15).
         res_norm_floor: least residual scale, in grey levels, of the per-frame normalisation
             ``r = clip(|res - 128| / max(P95, res_norm_floor), 0, 1)``: a frame whose residual is all
             below it (coding noise of a still or shaking background) keeps a weak residual map instead
@@ -270,7 +270,7 @@ class CodecConfig:
     w_res: float = 1.0
     mv_compensate: str = "median"
     mv_direction: str = "l0"
-    mv_norm_floor: float = 2.0
+    mv_norm_floor: float = 2.1
     res_norm_floor: float = 3.0
     analysis_downsample: int = 2
     letterbox: bool = True
