@@ -1,7 +1,8 @@
 """The decode machinery of the codec signals (stage 3): ONE demux + decode pass over the file.
 
 * :func:`decode_batches` (with :class:`_DecodeLoop`): demuxes and decodes once, hands over the frames
-  whose luma is needed (candidates and their references) with the motion vectors of candidates, skips
+  whose luma is needed (candidates and their references; the converter reads candidates' motion vectors
+  from them, :func:`motion_vectors`), skips
   non-reference packets nobody needs, and records damaged packets under
   :data:`~transformers_llava_ov2.video.container.ONE_PASS_ERROR_POLICY`;
 * :class:`ReleaseLedger` and the release schedule: every handed-over frame goes back to the decoder a fixed
