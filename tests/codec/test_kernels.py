@@ -20,6 +20,7 @@ from transformers_llava_ov2.codec.saliency import (
     letterbox_mask,
     weighted_order_stats,
 )
+from transformers_llava_ov2.codec.signals import block_mean_u8
 
 from .test_motion_tables import _decoded_vectors
 from .test_signals import MV_DTYPE
@@ -92,6 +93,15 @@ def test_motion_field_kernel_equals_numpy_on_adversarial_vectors(seed):
         )
 
 
+def _same_residual_with_both_kernels(field: MotionField, rng: np.random.Generator) -> None:
+    """numpy and numba residuals of ``field`` over random lumas agree in every prediction mode."""
+    h, w = field.hw
+    cur, past, fut = (rng.integers(0, 256, size=(h, w), dtype=np.uint8) for _ in range(3))
+    for refs in ((past, fut), (past, None), (None, fut)):
+        a = mc_residual(cur, *refs, field, kernels="numpy")
+        np.testing.assert_array_equal(a, mc_residual(cur, *refs, field, kernels="numba"))
+
+
 def test_residual_kernel_equals_numpy_in_every_prediction_mode(h264_b_clip):
     rng = np.random.default_rng(0)
     fields = _fields(h264_b_clip.path)
@@ -102,10 +112,7 @@ def test_residual_kernel_equals_numpy_in_every_prediction_mode(h264_b_clip):
     )
     assert any(f.has_l1 for f in fields)
     for field in [*fields, big, covered]:
-        cur, past, fut = (rng.integers(0, 256, size=(h, w), dtype=np.uint8) for _ in range(3))
-        for refs in ((past, fut), (past, None), (None, fut)):
-            a = mc_residual(cur, *refs, field, kernels="numpy")
-            np.testing.assert_array_equal(a, mc_residual(cur, *refs, field, kernels="numba"))
+        _same_residual_with_both_kernels(field, rng)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -118,9 +125,10 @@ def test_residual_kernel_equals_numpy_on_block_runs_of_whole_and_fractional_vect
     whole = rng.integers(-25, 26, size=(2, m)).astype(np.float32)
     frac = (whole + rng.choice([0.0, 0.25, 0.5, -0.75, 0.125], size=(2, m))).astype(np.float32)
     kind = rng.integers(0, 3, size=m)  # zero / whole / fractional
-    vx = np.where(kind == 0, 0, np.where(kind == 1, whole[0], frac[0])).astype(np.float32)
-    vy = np.where(kind == 0, 0, np.where(kind == 1, whole[1], frac[1])).astype(np.float32)
-    vx, vy = np.concatenate([vx, [0]]).astype(np.float32), np.concatenate([vy, [0]]).astype(np.float32)
+    vx, vy = (  # the last entry is "no vector"
+        np.append(np.where(kind == 0, 0, np.where(kind == 1, whole[i], frac[i])), 0).astype(np.float32)
+        for i in (0, 1)
+    )
     by, bx = int(rng.integers(1, 8)), int(rng.integers(1, 12))  # block grid: horizontal runs up to bx
     grid = rng.integers(0, m, size=(2, -(-h // by), -(-w // bx)))
     owner = np.stack([np.kron(g, np.ones((by, bx), np.int64))[:h, :w].reshape(-1) for g in grid])
@@ -128,17 +136,12 @@ def test_residual_kernel_equals_numpy_on_block_runs_of_whole_and_fractional_vect
     owner[0][rng.random(h * w) < 0.1] = m
     pixels = np.stack([np.bincount(o, minlength=m + 1) for o in owner])
     field = MotionField(vx, vy, owner, pixels, (h, w), True)
-    cur, past, fut = (rng.integers(0, 256, size=(h, w), dtype=np.uint8) for _ in range(3))
-    for refs in ((past, fut), (past, None), (None, fut)):
-        a = mc_residual(cur, *refs, field, kernels="numpy")
-        np.testing.assert_array_equal(a, mc_residual(cur, *refs, field, kernels="numba"))
+    _same_residual_with_both_kernels(field, rng)
 
 
 @pytest.mark.parametrize("seed", range(4))
 def test_block_mean_kernel_equals_numpy_on_padded_planes(seed):
     """The 2x2 analysis luma: strided views of padded planes (as ``plane_u8`` gives), ties at .5, extremes."""
-    from transformers_llava_ov2.codec.signals import block_mean_u8
-
     rng = np.random.default_rng(seed)
     h, w = 2 * int(rng.integers(1, 60)), 2 * int(rng.integers(1, 90))
     padded = rng.integers(0, 256, size=(h, w + int(rng.integers(0, 40))), dtype=np.uint8)

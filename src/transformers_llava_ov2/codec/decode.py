@@ -2,9 +2,8 @@
 
 * :func:`decode_batches` (with :class:`_DecodeLoop`): demuxes and decodes once, hands over the frames
   whose luma is needed (candidates and their references; the converter reads candidates' motion vectors
-  from them, :func:`motion_vectors`), skips
-  non-reference packets nobody needs, and records damaged packets under
-  :data:`~transformers_llava_ov2.video.container.ONE_PASS_ERROR_POLICY`;
+  from them, :func:`motion_vectors`), skips non-reference packets nobody needs, and records damaged
+  packets under :data:`~transformers_llava_ov2.video.container.ONE_PASS_ERROR_POLICY`;
 * :class:`ReleaseLedger` and the release schedule: every handed-over frame goes back to the decoder a fixed
   number of decode calls after it came out, once the consumer has acknowledged it;
 * :class:`DecodeThread`: runs that loop in a background thread feeding a bounded queue;
@@ -279,8 +278,9 @@ def decode_batches(
     yield the decoded frames in batches (decoder output order).
 
     Hands over the frames whose luma is needed (candidates and references; with ``use_mvs`` they carry
-    their exported motion vectors, :func:`motion_vectors`), converted by ``convert`` in this loop when given (only while ``backlog`` says the
-    consumer is behind, if given); the rest only advance the frame counter. Handed-over frames are
+    their exported motion vectors, :func:`motion_vectors`), converted by ``convert`` in this loop when
+    given (only while ``backlog`` says the consumer is behind, if given); the rest only advance the frame
+    counter. Handed-over frames are
     released on a fixed schedule once ``ledger`` has their receipt (the same schedule with or without
     ``convert``). Decode errors are recorded in ``report``.
     Fills ``report``'s ``frames_decoded``, ``last_index``, ``frames_skipped``, ``errors`` and

@@ -232,8 +232,9 @@ class _FrameConverter:
         work_hw: tuple[int, int],
         thumb_width: int,
         convert_rgb: Callable[[av.VideoFrame], np.ndarray] | None,
-        kernels: str = "auto",
-        use_mvs: bool = True,
+        kernels: str,
+        *,
+        use_mvs: bool,
     ):
         self.cand_set = cand_set
         self.use_mvs = use_mvs
@@ -303,7 +304,7 @@ class _SignalAssembler:
         self.need_luma = self.cand_set | set(self.needed_by)
         self.last_needed = max(self.need_luma)
         self.converter = _FrameConverter(
-            self.cand_set, analysis_hw, work_hw, thumb_width, convert_rgb, kernels, use_mvs
+            self.cand_set, analysis_hw, work_hw, thumb_width, convert_rgb, kernels, use_mvs=use_mvs
         )
         self.lumas: dict[int, np.ndarray] = {}
         self.pending: deque[_Arrived] = deque()  # candidates in display order waiting for data
