@@ -149,9 +149,19 @@ def test_block_mean_kernel_equals_numpy_on_padded_planes(seed):
         padded[:] = rng.choice([0, 1, 254, 255], size=padded.shape)
     plane = padded[:, :w]
     a = block_mean_u8(plane, 2, kernels="numpy")
-    b = block_mean_u8(plane, 2, kernels="numba")
     assert a.shape == (h // 2, w // 2)
-    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, block_mean_u8(plane, 2, kernels="numba"))
+    # the converter's form: the padded rows themselves (contiguous, the fast path) and the width
+    np.testing.assert_array_equal(a, block_mean_u8(padded, 2, kernels="numba", width=w))
+    np.testing.assert_array_equal(a, block_mean_u8(padded, 2, kernels="numpy", width=w))
+
+
+def test_block_mean_kernel_takes_only_contiguous_rows():
+    padded = np.zeros((4, 10), dtype=np.uint8)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        kernels.block_mean2(padded[:, :6], 6)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        kernels.block_mean2(padded, 12)
 
 
 # ---------------------------------------------------------------------------------------------- statistics

@@ -372,11 +372,11 @@ def thumbnail_nb(y_buf, u_buf, v_buf, y_idx, u_idx, v_idx, h, w, full, k_y, k_c,
 
 
 @jit
-def block_mean2_nb(plane):
-    h, w = plane.shape[0] // 2, plane.shape[1] // 2
+def block_mean2_nb(rows, width):
+    h, w = rows.shape[0] // 2, width // 2
     out = np.empty((h, w), dtype=np.uint8)
     for y in range(h):
-        r0, r1, dst = plane[2 * y], plane[2 * y + 1], out[y]
+        r0, r1, dst = rows[2 * y], rows[2 * y + 1], out[y]
         for x in range(w):
             s = (
                 np.uint16(r0[2 * x])

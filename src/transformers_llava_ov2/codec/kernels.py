@@ -240,7 +240,13 @@ def saliency_blocks(
     )
 
 
-def block_mean2(plane: np.ndarray) -> np.ndarray:
-    """``uint8 [H/2, W/2]`` ``(sum + 2) // 4`` of each 2 x 2 block of ``plane`` (``uint8 [H, W]``, even
-    sides, any row stride): :func:`~.signals.block_mean_u8` with ``ds = 2``."""
-    return _compiled().block_mean2_nb(plane)
+def block_mean2(rows: np.ndarray, width: int) -> np.ndarray:
+    """``uint8 [H/2, width/2]`` ``(sum + 2) // 4`` of each 2 x 2 block of the first ``width`` columns of
+    ``rows`` (``uint8 [H, S]``, C-contiguous, ``S >= width``, ``H`` and ``width`` even; the columns past
+    ``width`` are row padding, as in ``plane_u8``): :func:`~.signals.block_mean_u8` with ``ds = 2``.
+
+    The rows must be contiguous: numba vectorises the loop only then (9 us instead of 90 us for a
+    504 x 280 plane)."""
+    if not rows.flags.c_contiguous or rows.ndim != 2 or not 0 <= width <= rows.shape[1]:
+        raise ValueError(f"block_mean2: expected C-contiguous uint8 [H, S >= {width}] rows, got {rows.shape}")
+    return _compiled().block_mean2_nb(rows, width)

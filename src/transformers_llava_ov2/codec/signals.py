@@ -195,15 +195,20 @@ def scale_to_work(scaler: VideoReformatter, frame: av.VideoFrame, work_hw: tuple
     )
 
 
-def block_mean_u8(plane: np.ndarray, ds: int, kernels: str = "auto") -> np.ndarray:
+def block_mean_u8(
+    plane: np.ndarray, ds: int, kernels: str = "auto", *, width: int | None = None
+) -> np.ndarray:
     """``uint8 [H/ds, W/ds]`` rounded mean ``(sum + ds^2 // 2) // ds^2`` of each ``ds x ds`` block of
-    ``plane`` (``uint8 [H, W]``, ``H`` and ``W`` multiples of ``ds``); ``ds = 1`` returns a copy.
-    ``ds = 2`` (the default analysis size) runs the numba kernel :func:`~.kernels.block_mean2` when
-    ``kernels`` allows it (same result)."""
+    ``plane[:, :W]`` (``uint8 [H, S]``; ``W = width``, all columns when ``None``; ``H`` and ``W``
+    multiples of ``ds``); ``ds = 1`` returns a copy. ``ds = 2`` (the default analysis size) runs the
+    numba kernel :func:`~.kernels.block_mean2` when ``kernels`` allows it (same result); it is fastest on
+    the padded plane itself (``plane_u8(frame, 0)`` with ``width=frame.width``: contiguous rows)."""
+    w = plane.shape[1] if width is None else width
+    if ds == 2 and use_numba(kernels):
+        return block_mean2(plane if plane.flags.c_contiguous else np.ascontiguousarray(plane[:, :w]), w)
+    plane = plane[:, :w]
     if ds == 1:
         return np.array(plane, dtype=np.uint8, copy=True)
-    if ds == 2 and use_numba(kernels):
-        return block_mean2(plane)
     # ds <= 16: 256 * 255 + 128 < 2 ** 16; rows first (contiguous), then the columns of the row sums
     rows = plane[0::ds].astype(np.uint16 if ds <= 16 else np.uint32)
     for dy in range(1, ds):
@@ -256,7 +261,7 @@ class _FrameConverter:
     def __call__(self, ev: DecodedFrame, frame: av.VideoFrame) -> None:
         scaler, thumb_fmt = self._formatters()
         small = scale_to_work(scaler, frame, self.work_hw)
-        ev.luma = block_mean_u8(plane_u8(small, 0)[:, : small.width], self.ds, self.kernels)
+        ev.luma = block_mean_u8(plane_u8(small, 0), self.ds, self.kernels, width=small.width)
         if ev.index not in self.cand_set:
             return
         motion = None
