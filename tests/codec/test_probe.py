@@ -15,6 +15,7 @@ from transformers_llava_ov2.codec.bitstream import (
     strip_emulation_prevention,
 )
 from transformers_llava_ov2.codec.probe import probe_video
+from transformers_llava_ov2.video.container import stream_info
 
 
 def _decoded_types(path) -> np.ndarray:
@@ -95,3 +96,24 @@ def test_probe_speed(make_clip):
     probe = probe_video(clip.path)
     assert probe.total_frames == 1500
     assert probe.total_frames / probe.probe_seconds > 1000
+
+
+@pytest.mark.parametrize(("rotation", "seconds", "bframes"), [(90, 0.4, 2), (270, 0.04, 3), (0, 0.4, 0)])
+def test_probe_reads_the_rotation_from_its_own_packets(make_clip, monkeypatch, rotation, seconds, bframes):
+    """The display rotation comes from the first frame of the probe's own demux (one open, no second
+    handle), also when that frame only leaves the decoder at the end of the stream (a one-frame clip)."""
+    clip = make_clip(
+        f"probe_rot{rotation}_{bframes}.mp4",
+        seconds=seconds,
+        size=(64, 48),
+        bframes=bframes,
+        object_size=16,
+        rotation=rotation,
+    )
+    with av.open(str(clip.path)) as c:
+        assert stream_info(c).rotation == rotation  # the frames back end's second-handle rule agrees
+    opened = []
+    real_open = av.open
+    monkeypatch.setattr(av, "open", lambda *a, **k: opened.append(a) or real_open(*a, **k))
+    probe = probe_video(clip.path)
+    assert probe.rotation == rotation and len(opened) == 1

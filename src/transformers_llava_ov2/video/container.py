@@ -34,6 +34,8 @@ __all__ = [
     "StreamInfo",
     "count_packets",
     "first_video_stream",
+    "frame_rotation",
+    "metadata_rotation",
     "open_video",
     "resolve_video_path",
     "stream_info",
@@ -223,19 +225,36 @@ def _stream_fps(stream: av.video.stream.VideoStream) -> float:
     return 0.0
 
 
-def _probe_rotation(container: av.container.InputContainer, stream_index: int) -> int:
-    """Display rotation (degrees, counter-clockwise) of the first frame, read through a second handle.
+def metadata_rotation(stream: av.video.stream.VideoStream) -> int | None:
+    """The stream's ``rotate`` tag (degrees, counter-clockwise, ``0..359``), or ``None`` without one.
 
-    PyAV 18 exposes the display matrix only on decoded frames (``VideoFrame.rotation``), so one frame is
-    decoded from a fresh handle on the same file; the caller's container is left untouched. Returns 0
-    when the rotation cannot be read (in-memory input, undecodable first frame).
+    Older muxers wrote the display rotation as this tag; FFmpeg now puts it in the display matrix, which
+    PyAV 18 exposes only on decoded frames (:func:`frame_rotation`).
     """
-    rotate = container.streams[stream_index].metadata.get("rotate")
+    rotate = stream.metadata.get("rotate")
     if rotate is not None:
         try:
             return round(float(rotate)) % 360
         except ValueError:
             pass
+    return None
+
+
+def frame_rotation(frame: av.VideoFrame) -> int:
+    """Display rotation of a decoded frame (its display matrix; degrees, counter-clockwise, ``0..359``)."""
+    return round(frame.rotation or 0) % 360
+
+
+def _probe_rotation(container: av.container.InputContainer, stream_index: int) -> int:
+    """Display rotation (degrees, counter-clockwise) of the first frame, read through a second handle.
+
+    :func:`metadata_rotation` when the stream has the tag; otherwise one frame is decoded from a fresh
+    handle on the same file (:func:`frame_rotation`), so the caller's container is left untouched. Returns
+    0 when the rotation cannot be read (in-memory input, undecodable first frame).
+    """
+    tagged = metadata_rotation(container.streams[stream_index])
+    if tagged is not None:
+        return tagged
     name = container.name
     if not isinstance(name, str) or not os.path.isfile(name):
         return 0
@@ -244,7 +263,7 @@ def _probe_rotation(container: av.container.InputContainer, stream_index: int) -
             vs = probe.streams[stream_index]
             for packet in probe.demux(vs):
                 for frame in packet.decode():
-                    return round(frame.rotation or 0) % 360
+                    return frame_rotation(frame)
     except AV_ERRORS:
         return 0
     return 0
