@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from transformers_llava_ov2.codec.canvas import choose_layout, pack_p_canvas, smart_resize
+from transformers_llava_ov2.codec.canvas import (
+    choose_layout,
+    gather_blocks,
+    gather_tiles,
+    pack_p_canvas,
+    smart_resize,
+    tile_blocks,
+)
 from transformers_llava_ov2.codec.config import CodecConfig
 from transformers_llava_ov2.codec.saliency import (
     block_scores,
@@ -163,6 +170,35 @@ def test_pack_p_canvas_block_raster():
     np.testing.assert_array_equal(grid[0:2, 4:6, 0], 5)  # slot 2 holds frame 5's block 5
     np.testing.assert_array_equal(grid[0:2, 4:6, 1], [[2, 2], [3, 3]])
     np.testing.assert_array_equal(grid[0:2, 4:6, 2], [[4, 5], [4, 5]])
+
+
+def test_gather_tiles_is_the_gathered_blocks_tiled():
+    """The one-copy tiling of the content allocation equals gathering the blocks, then tiling them; the
+    positions of each canvas equal the block-raster rule of :func:`pack_p_canvas` (patch by patch)."""
+    cfg = CodecConfig(patch_size=2, merge_size=2, min_pixels=16, max_pixels=10_000)
+    layout = choose_layout((8, 12), 1, cfg)
+    rng = np.random.default_rng(0)
+    images = {t: rng.integers(0, 256, size=(8, 12, 3), dtype=np.uint8) for t in (3, 5, 9)}
+    keys = np.asarray([(t, b) for t in (3, 5, 9) for b in range(6)])
+    store = np.concatenate([gather_blocks(images[t], np.arange(6), layout) for t in (3, 5, 9)])
+    rows = rng.permutation(len(keys))[:12]  # two canvases of 6 blocks from all three frames
+    got = gather_tiles(store, rows, layout)
+    np.testing.assert_array_equal(got, tile_blocks(store[rows], layout))
+    for k in range(2):
+        sel = rows[6 * k : 6 * (k + 1)]
+        canvas, pos = pack_p_canvas(images, keys[sel, 0], keys[sel, 1], layout)
+        np.testing.assert_array_equal(got[k], canvas)
+        grid = pos.reshape(4, 6, 3)
+        for slot, (t, b) in enumerate(keys[sel]):
+            r, c = divmod(slot, 3)
+            br, bc = divmod(int(b), 3)
+            np.testing.assert_array_equal(grid[2 * r : 2 * r + 2, 2 * c : 2 * c + 2, 0], t)
+            np.testing.assert_array_equal(
+                grid[2 * r : 2 * r + 2, 2 * c : 2 * c + 2, 1], [[2 * br] * 2, [2 * br + 1] * 2]
+            )
+            np.testing.assert_array_equal(
+                grid[2 * r : 2 * r + 2, 2 * c : 2 * c + 2, 2], [[2 * bc, 2 * bc + 1]] * 2
+            )
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -35,6 +36,7 @@ __all__ = [
     "content_p_counts",
     "fixed_p_counts",
     "gather_blocks",
+    "gather_tiles",
     "grown_layout",
     "p_canvas_positions",
     "pack_p_canvas",
@@ -318,24 +320,42 @@ def tile_blocks(block_px: np.ndarray, layout: CanvasLayout) -> np.ndarray:
     return block_px.reshape(n, bh, bw, s, s, 3).swapaxes(2, 3).reshape(n, bh * s, bw * s, 3)
 
 
+def gather_tiles(store: np.ndarray, rows: np.ndarray, layout: CanvasLayout) -> np.ndarray:
+    """``uint8 [n, H, W, 3]``: the blocks ``store[rows]`` (``store uint8 [K, s, s, 3]``, ``rows int64
+    [n * B]``) laid out ``B`` per canvas as :func:`tile_blocks` lays them, in one copy (each canvas pixel
+    row is read straight from its block's row instead of through a gathered ``[n * B, s, s, 3]``)."""
+    bh, bw = layout.blocks_hw
+    s = layout.merge_size * layout.patch_size
+    n = len(rows) // (bh * bw)
+    block_rows = store.reshape(len(store) * s, s * 3)  # one pixel row of one block per row
+    index = np.asarray(rows, dtype=np.int64).reshape(n, bh, 1, bw) * s + np.arange(s).reshape(1, 1, s, 1)
+    return block_rows[index].reshape(n, bh * s, bw * s, 3)
+
+
+@cache
+def _slot_grid(grid_hw: tuple[int, int], merge_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(slot, row offset, col offset)``, each ``int64 [h*w]`` read-only: for every canvas patch in raster
+    order, its block-raster slot ``(R//m) * (w/m) + C//m`` and its offset ``(R%m, C%m)`` in the block."""
+    gh, gw = grid_hw
+    m = merge_size
+    rows, cols = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
+    grids = ((rows // m) * (gw // m) + cols // m, rows % m, cols % m)
+    out = tuple(g.reshape(-1) for g in grids)
+    for g in out:
+        g.setflags(write=False)
+    return out  # type: ignore[return-value]
+
+
 def p_canvas_positions(frame_ids: np.ndarray, blocks: np.ndarray, layout: CanvasLayout) -> np.ndarray:
     """``int64 [h*w, 3]`` positions ``(t, src_row, src_col)`` of a P-canvas packed with ``blocks`` of
     ``frame_ids`` in block-raster slots, in canvas raster order."""
-    gh, gw = layout.grid_hw
     m = layout.merge_size
-    bw = layout.blocks_hw[1]
-    src_r, src_c = np.divmod(np.asarray(blocks, dtype=np.int64), bw)
-    # canvas patch (R, C) belongs to slot (R//m, C//m), offset (R%m, C%m)
-    rows, cols = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
-    slot = (rows // m) * bw + (cols // m)
-    pos = np.stack(
-        [
-            np.asarray(frame_ids, dtype=np.int64)[slot],
-            src_r[slot] * m + rows % m,
-            src_c[slot] * m + cols % m,
-        ],
-        axis=-1,
-    ).reshape(-1, 3)
+    slot, dr, dc = _slot_grid(layout.grid_hw, m)
+    src_r, src_c = np.divmod(np.asarray(blocks, dtype=np.int64), layout.blocks_hw[1])
+    pos = np.empty((len(slot), 3), dtype=np.int64)
+    pos[:, 0] = np.asarray(frame_ids, dtype=np.int64)[slot]
+    pos[:, 1] = src_r[slot] * m + dr
+    pos[:, 2] = src_c[slot] * m + dc
     return pos
 
 

@@ -20,10 +20,10 @@ from .canvas import (
     CanvasLayout,
     content_p_counts,
     gather_blocks,
+    gather_tiles,
     i_canvas_positions,
     p_canvas_positions,
     pack_p_canvas,
-    tile_blocks,
 )
 from .config import CodecConfig
 from .gop import GroupSpec
@@ -171,7 +171,7 @@ class GroupBuilder:
             out.roles.append(ROLE_I)
             frames, blocks = x.selections[p]
             rows = np.searchsorted(x.keys, frames * self.layout.blocks_per_canvas + blocks)
-            _append_p_canvases(out, frames, blocks, self.layout, x.pixels[rows])
+            _append_p_canvases(out, frames, blocks, self.layout, gather_tiles(x.pixels, rows, self.layout))
             self.outputs.append(out)
         self.deferred = []
         self.t_canvas += time.perf_counter() - t0
@@ -179,11 +179,12 @@ class GroupBuilder:
 
 
 def _append_p_canvases(
-    out: GroupOutput, frames: np.ndarray, blocks: np.ndarray, layout: CanvasLayout, block_px: np.ndarray
+    out: GroupOutput, frames: np.ndarray, blocks: np.ndarray, layout: CanvasLayout, canvases: np.ndarray
 ) -> None:
-    """Pack ``frames``/``blocks`` (``B`` per canvas) whose pixels are ``block_px`` (``uint8 [len, s, s, 3]``)."""
+    """Append the P-canvases ``canvases`` (``uint8 [n, H, W, 3]``, :func:`gather_tiles`) packed with
+    ``frames``/``blocks`` (``B`` per canvas) and their positions."""
     B = layout.blocks_per_canvas
-    for k, canvas in enumerate(tile_blocks(block_px, layout)):
+    for k, canvas in enumerate(canvases):
         sl = slice(k * B, (k + 1) * B)
         out.canvases.append(canvas)
         out.positions.append(p_canvas_positions(frames[sl], blocks[sl], layout))
