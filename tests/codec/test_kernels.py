@@ -20,6 +20,7 @@ from transformers_llava_ov2.codec.saliency import (
     letterbox_mask,
     weighted_order_stats,
 )
+from transformers_llava_ov2.codec.selection import rank_blocks
 from transformers_llava_ov2.codec.signals import block_mean_u8
 
 from .test_motion_tables import _decoded_vectors
@@ -287,3 +288,35 @@ def test_tokens_do_not_depend_on_the_kernels(h264_b_clip, mv_clip, overrides):
         assert a.timestamp_runs() == b.timestamp_runs()
         assert (a.backend_info.pop("kernels"), b.backend_info.pop("kernels")) == ("numpy", "numba")
         assert a.backend_info == b.backend_info
+
+
+# ------------------------------------------------------------------------------------------ block selection
+def _strata_literal(mass, m):
+    """Step 3 as the module docstring states it, one stratum at a time in Python floats."""
+    cdf = np.cumsum(mass) / float(mass.sum())
+    out = []
+    for k in range(m):
+        idx = np.searchsorted(cdf, [k / m, (k + 0.5) / m, (k + 1) / m - 1e-12], side="left")
+        lo, mid, hi = (int(min(max(i, 0), len(mass) - 1)) for i in idx)
+        out.append((lo, max(lo, min(mid, hi)), hi))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_block_picking_kernel_equals_numpy(seed):
+    """Step 4 of the selection with either kernel: the same blocks in the same order, for every stratum
+    count, with groups too small to fill their strata (fallback windows, whole-group window, short picks),
+    still frames (all-zero scores, ties) and the group prior; the strata equal the per-stratum rule."""
+    rng = np.random.default_rng(seed)
+    f, nb = int(rng.integers(1, 30)), int(rng.integers(1, 40))
+    scores = rng.random((f, nb)) ** 4
+    scores[rng.random(f) < 0.3] = 0.0
+    prior = scores.mean(axis=0) if seed % 2 else None
+    ranked = {k: rank_blocks(scores, prior=prior, kernels=k) for k in ("numpy", "numba")}
+    for m in range(1, 10):
+        b = int(rng.integers(1, 2 * nb))
+        a, n = (ranked[k].select(m, b) for k in ("numpy", "numba"))
+        for field in ("frame_pos", "block", "score", "stratum"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(n, field))
+        assert list(a.strata_ranges) == _strata_literal(ranked["numpy"].mass, m)
+        assert len(a) == min(m * b, f * nb) and len(set(zip(a.frame_pos, a.block))) == len(a)

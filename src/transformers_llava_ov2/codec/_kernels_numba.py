@@ -386,3 +386,28 @@ def block_mean2_nb(rows, width):
             )
             dst[x] = np.uint8((s + 2) >> 2)
     return out
+
+
+@jit
+def pick_blocks_nb(order_frame, windows, need):
+    n, m = order_frame.shape[0], windows.shape[0]
+    free = np.ones(n, dtype=np.bool_)
+    ranks = np.empty(min(n, m * need), dtype=np.int64)
+    stratum = np.empty(ranks.shape[0], dtype=np.int64)
+    count = 0
+    for k in range(m):
+        left = need
+        for i in range(windows.shape[1]):
+            if left <= 0:
+                break
+            a, b = windows[k, i, 0], windows[k, i, 1]
+            for r in range(n):
+                if free[r] and a <= order_frame[r] < b:
+                    free[r] = False
+                    ranks[count] = r
+                    stratum[count] = k
+                    count += 1
+                    left -= 1
+                    if left == 0:
+                        break
+    return ranks[:count], stratum[:count]

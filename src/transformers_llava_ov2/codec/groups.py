@@ -280,6 +280,7 @@ def rank_pool(
         mode=cfg.rank_attenuation,
         alpha_peak=cfg.alpha_peak,
         prior=scores.mean(axis=0) if cfg.tie_break == "group" else None,
+        kernels=cfg.kernels,
     )
 
 

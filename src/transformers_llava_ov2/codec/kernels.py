@@ -11,6 +11,8 @@ signal work run in parallel instead of taking turns on the GIL):
   ``block_scores``);
 * :func:`block_mean2`: the analysis luma, the rounded mean of each 2 x 2 block of the working copy's Y
   plane (the rule of :func:`~.signals.block_mean_u8` for ``analysis_downsample=2``);
+* :func:`pick_blocks`: step 4 of the block selection, each stratum's best free blocks by window (the
+  rule of :class:`~.selection.RankedBlocks`; it stops scanning at the last block it needs);
 * :func:`magnitude_table` and :func:`weighted_order_stats` (the median-compensated magnitude table and
   its P95), :func:`residual_scale` (the
   residual's value counts and P95), :func:`quality_sums` and :func:`thumbnail` (the bad-frame test).
@@ -41,6 +43,7 @@ __all__ = [
     "motion_cells",
     "numba_available",
     "owner_map",
+    "pick_blocks",
     "quality_sums",
     "residual_scale",
     "saliency_blocks",
@@ -250,3 +253,10 @@ def block_mean2(rows: np.ndarray, width: int) -> np.ndarray:
     if not rows.flags.c_contiguous or rows.ndim != 2 or not 0 <= width <= rows.shape[1]:
         raise ValueError(f"block_mean2: expected C-contiguous uint8 [H, S >= {width}] rows, got {rows.shape}")
     return _compiled().block_mean2_nb(rows, width)
+
+
+def pick_blocks(order_frame: np.ndarray, windows: np.ndarray, need: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(ranks int64 [K], stratum int64 [K])`` of :meth:`~.selection.RankedBlocks.select`: for each stratum
+    ``k`` and each of its windows ``windows[k, i] = [a, b)`` in turn, the first free ranks whose frame
+    ``order_frame[rank]`` lies in the window until the stratum holds ``need``; a rank is taken once."""
+    return _compiled().pick_blocks_nb(order_frame, windows, need)

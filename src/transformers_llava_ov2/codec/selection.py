@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .kernels import pick_blocks, use_numba
+
 __all__ = [
     "BlockSelection",
     "RankedBlocks",
@@ -31,6 +33,7 @@ __all__ = [
     "rank_blocks",
     "select_blocks",
     "strata",
+    "stratum_windows",
 ]
 
 
@@ -79,25 +82,62 @@ def strata(mass: np.ndarray, m: int) -> list[tuple[int, int, int]]:
     """``m`` strata ``(lo, mid, hi)`` (inclusive frame positions) of the cumulative mass curve."""
     n = len(mass)
     cdf = np.cumsum(mass) / float(mass.sum())
-    out = []
-    for k in range(m):
-        idx = np.searchsorted(cdf, [k / m, (k + 0.5) / m, (k + 1) / m - 1e-12], side="left")
-        lo, mid, hi = (int(min(max(i, 0), n - 1)) for i in idx)
-        out.append((lo, max(lo, min(mid, hi)), hi))
+    k = np.arange(m, dtype=np.float64)
+    targets = np.stack([k / m, (k + 0.5) / m, (k + 1) / m - 1e-12], axis=1)  # [m, 3]
+    lo, mid, hi = np.clip(np.searchsorted(cdf, targets, side="left"), 0, n - 1).T
+    mid = np.maximum(lo, np.minimum(mid, hi))
+    return list(zip(lo.tolist(), mid.tolist(), hi.tolist()))
+
+
+def stratum_windows(ranges: list[tuple[int, int, int]], num_frames: int) -> np.ndarray:
+    """``int64 [m, 3, 2]`` the frame windows ``[a, b)`` each stratum ``(lo, mid, hi)`` draws from, in
+    order: the stratum itself, ``+-width`` frames around its centre (``width = max(1, hi - lo)``), the
+    whole group."""
+    lo, mid, hi = np.asarray(ranges, dtype=np.int64).reshape(-1, 3).T
+    width = np.maximum(1, hi - lo)
+    out = np.empty((len(lo), 3, 2), dtype=np.int64)
+    out[:, 0, 0], out[:, 0, 1] = lo, hi + 1
+    out[:, 1, 0], out[:, 1, 1] = np.maximum(0, mid - width), np.minimum(num_frames, mid + width + 1)
+    out[:, 2, 0], out[:, 2, 1] = 0, num_frames
     return out
+
+
+def _pick_blocks_numpy(
+    order_frame: np.ndarray, windows: np.ndarray, need: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(ranks, stratum)`` (``int64 [K]``): stratum by stratum, window by window, the first free ranks
+    (best first) whose frame lies in the window, until the stratum has ``need``; a rank is taken once."""
+    free = np.ones(len(order_frame), dtype=bool)  # per rank: not yet taken
+    ranks: list[np.ndarray] = []
+    stratum: list[np.ndarray] = []
+    for k in range(len(windows)):
+        left = need
+        for a, b in windows[k].tolist():
+            if left <= 0:
+                break
+            chosen = np.flatnonzero((order_frame >= a) & (order_frame < b) & free)[:left]
+            free[chosen] = False
+            ranks.append(chosen)
+            stratum.append(np.full(len(chosen), k, dtype=np.int64))
+            left -= len(chosen)
+    empty = np.zeros(0, dtype=np.int64)
+    return (np.concatenate(ranks), np.concatenate(stratum)) if ranks else (empty, empty)
 
 
 @dataclass(frozen=True)
 class RankedBlocks:
     """Steps 1-2 and the global order of step 4 for one group's scores (independent of the stratum
     count, so one ranking serves every ``m``): ``order`` ranks every ``(frame, block)`` (flat index
-    ``frame * NB + block``) by ``(-a, -prior, frame, block)``; ``order_frame`` is the frame of each."""
+    ``frame * NB + block``) by ``(-a, -prior, frame, block)``; ``order_frame`` is the frame of each.
+    ``kernels``: ``CodecConfig.kernels`` for the picking of step 4 (:func:`~.kernels.pick_blocks`;
+    the same picks either way)."""
 
     att: np.ndarray  # float64 [F * NB]
     mass: np.ndarray  # float64 [F]
     order: np.ndarray  # int64 [F * NB]
     order_frame: np.ndarray  # int64 [F * NB]
     shape: tuple[int, int]
+    kernels: str = "auto"
 
     def select(self, num_strata: int, blocks_per_canvas: int) -> BlockSelection:
         """Steps 3-4: ``num_strata`` strata of ``blocks_per_canvas`` blocks each (see :func:`select_blocks`)."""
@@ -106,28 +146,15 @@ class RankedBlocks:
         if f == 0 or nb == 0 or num_strata == 0 or blocks_per_canvas == 0:
             return BlockSelection(empty, empty, np.zeros(0), empty, ())
         ranges = strata(self.mass, num_strata)
-        order, fr = self.order, self.order_frame
-        free = np.ones(len(order), dtype=bool)  # per rank: not yet taken
-        picks_rank: list[np.ndarray] = []
-        picks_stratum: list[np.ndarray] = []
-        for k, (lo, mid, hi) in enumerate(ranges):
-            width = max(1, hi - lo)
-            windows = [(lo, hi + 1), (max(0, mid - width), min(f, mid + width + 1)), (0, f)]
-            need = blocks_per_canvas
-            for a, b in windows:
-                if need <= 0:
-                    break
-                chosen = np.flatnonzero((fr >= a) & (fr < b) & free)[:need]
-                free[chosen] = False
-                picks_rank.append(chosen)
-                picks_stratum.append(np.full(len(chosen), k, dtype=np.int64))
-                need -= len(chosen)
-        pos = order[np.concatenate(picks_rank)] if picks_rank else empty
+        windows = stratum_windows(ranges, f)
+        pick = pick_blocks if use_numba(self.kernels) else _pick_blocks_numpy
+        ranks, stratum = pick(self.order_frame, windows, blocks_per_canvas)
+        pos = self.order[ranks]
         return BlockSelection(
             frame_pos=pos // nb,
             block=pos % nb,
             score=self.att[pos],
-            stratum=np.concatenate(picks_stratum) if picks_stratum else empty,
+            stratum=stratum,
             strata_ranges=tuple(ranges),
         )
 
@@ -139,6 +166,7 @@ def rank_blocks(
     mode: str = "sqrt",
     alpha_peak: float = 0.35,
     prior: np.ndarray | None = None,
+    kernels: str = "auto",
 ) -> RankedBlocks:
     """:class:`RankedBlocks` of ``[F, NB]`` block scores (arguments as :func:`select_blocks`)."""
     s = scores if scores.ndim == 2 else np.zeros((0, 0))
@@ -150,7 +178,7 @@ def rank_blocks(
     flat_prior = np.zeros(f * nb) if prior is None else np.tile(np.asarray(prior, np.float64).reshape(-1), f)
     order = np.lexsort((flat_block, flat_frame, -flat_prior, -flat_score))
     mass = frame_mass(att, alpha_peak)
-    return RankedBlocks(flat_score, mass, order, flat_frame[order], (f, nb))
+    return RankedBlocks(flat_score, mass, order, flat_frame[order], (f, nb), kernels)
 
 
 def select_blocks(
@@ -162,6 +190,7 @@ def select_blocks(
     mode: str = "sqrt",
     alpha_peak: float = 0.35,
     prior: np.ndarray | None = None,
+    kernels: str = "auto",
 ) -> BlockSelection:
     """Stratified block allocation of one group (see the module docstring).
 
@@ -172,9 +201,12 @@ def select_blocks(
         blocks_per_canvas: ``B``, blocks one P-canvas holds.
         prior: ``[NB]`` tie-break between equal attenuated scores (higher first), e.g. the group's mean
             block score; ``None``: frame then block order (official).
+        kernels: ``CodecConfig.kernels`` (numba or numpy picking; same result).
 
     Returns:
         up to ``num_strata * blocks_per_canvas`` distinct blocks (fewer only when the group has fewer).
     """
-    ranked = rank_blocks(scores, penalty=penalty, mode=mode, alpha_peak=alpha_peak, prior=prior)
+    ranked = rank_blocks(
+        scores, penalty=penalty, mode=mode, alpha_peak=alpha_peak, prior=prior, kernels=kernels
+    )
     return ranked.select(num_strata, blocks_per_canvas)
