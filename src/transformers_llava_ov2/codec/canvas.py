@@ -339,11 +339,14 @@ def _slot_grid(grid_hw: tuple[int, int], merge_size: int) -> tuple[np.ndarray, n
     gh, gw = grid_hw
     m = merge_size
     rows, cols = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
-    grids = ((rows // m) * (gw // m) + cols // m, rows % m, cols % m)
-    out = tuple(g.reshape(-1) for g in grids)
-    for g in out:
+    slot, dr, dc = (
+        ((rows // m) * (gw // m) + cols // m).reshape(-1),
+        (rows % m).reshape(-1),
+        (cols % m).reshape(-1),
+    )
+    for g in (slot, dr, dc):
         g.setflags(write=False)
-    return out  # type: ignore[return-value]
+    return slot, dr, dc
 
 
 def p_canvas_positions(frame_ids: np.ndarray, blocks: np.ndarray, layout: CanvasLayout) -> np.ndarray:

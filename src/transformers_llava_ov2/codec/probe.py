@@ -174,21 +174,12 @@ def probe_video(path: str | os.PathLike) -> StreamProbe:
                     table.add(packet, parser)
         except AV_ERRORS as exc:
             notes.append(f"demux stopped after {len(table.sizes)} packets: {exc}")
-    pts_list, dts_list, sizes, keys, picts, refs, idrs = (
-        table.pts,
-        table.dts,
-        table.sizes,
-        table.keys,
-        table.picts,
-        table.refs,
-        table.idrs,
-    )
-    if not sizes:
+    if not table.sizes:
         raise VideoDecodeError(source, "the video stream has no packets")
-    n = len(sizes)
+    n = len(table.sizes)
     time_base = Fraction(info.time_base) if info.time_base else Fraction(1, 1)
     fps = float(info.fps) if info.fps and info.fps > 0 else 0.0
-    pts = _fill_timestamps(pts_list, dts_list, fps, time_base)
+    pts = _fill_timestamps(table.pts, table.dts, fps, time_base)
     order = np.argsort(pts, kind="stable")
     pts_sorted = pts[order]
     times = (pts_sorted - pts_sorted[0]).astype(np.float64) * float(time_base)
@@ -204,7 +195,7 @@ def probe_video(path: str | os.PathLike) -> StreamProbe:
         if len(diffs):
             frame_duration = float(np.median(diffs))
     duration = float(times[-1] + frame_duration)
-    pict = np.asarray(picts, dtype=np.int8)[order]
+    pict = np.asarray(table.picts, dtype=np.int8)[order]
     return StreamProbe(
         source=source,
         codec_name=info.codec_name,
@@ -216,15 +207,15 @@ def probe_video(path: str | os.PathLike) -> StreamProbe:
         time_base=time_base,
         pts=pts_sorted,
         times=times,
-        sizes=np.asarray(sizes, dtype=np.int64)[order],
-        keyframe=np.asarray(keys, dtype=bool)[order],
+        sizes=np.asarray(table.sizes, dtype=np.int64)[order],
+        keyframe=np.asarray(table.keys, dtype=bool)[order],
         pict_type=pict,
-        reference=np.asarray(refs, dtype=bool)[order],
+        reference=np.asarray(table.refs, dtype=bool)[order],
         decode_order=order.astype(np.int64),
-        idr=np.asarray(idrs, dtype=bool)[order],
+        idr=np.asarray(table.idrs, dtype=bool)[order],
         has_b_frames=bool(np.any(pict == PICT_B)),
         notes=tuple(notes),
-        pts_filled=any(p is None for p in pts_list),
+        pts_filled=any(p is None for p in table.pts),
         probe_seconds=time.perf_counter() - start,
     )
 
